@@ -1,0 +1,126 @@
+"""Writers for JSONL, Parquet and HF ``datasets`` (``save_to_disk`` with a dataset card)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from pydantic import Field
+
+from curate.component import Params, StageContext, Writer
+from curate.errors import DataError
+from curate.formats import Format, to_format
+from curate.runner.checkpoint import atomic_write
+
+
+class WriterParams(Params):
+    path: str = Field(description="Output path, relative to the run directory.")
+    format: Format = Field("raw", description="`sft` (messages), `preference` (prompt/chosen/rejected) or "
+                                              "`raw` (working columns as they are). See docs/formats.md.")
+
+
+class FileWriter(Writer):
+    Params = WriterParams
+
+    def output_paths(self, ctx: StageContext) -> list[Path]:
+        return [ctx.output_path(self.params.path)]
+
+    def formatted(self, df: pl.DataFrame) -> pl.DataFrame:
+        assert self.ctx is not None
+        try:
+            return to_format(df, self.params.format, self.ctx.recipe_name)
+        except KeyError as exc:
+            raise DataError(f"stage {self.ctx.stage_id!r}: {exc.args[0]}",
+                            hint="produce those columns upstream or choose `format: raw`") from None
+
+
+class JsonlWriter(FileWriter):
+    """Write JSON Lines."""
+
+    name = "write.jsonl"
+
+    def write(self, df: pl.DataFrame) -> None:
+        out = self.formatted(df)
+        atomic_write(self.output_paths(self.ctx)[0], lambda tmp: out.write_ndjson(tmp))
+
+
+class ParquetWriter(FileWriter):
+    """Write Parquet."""
+
+    name = "write.parquet"
+
+    def write(self, df: pl.DataFrame) -> None:
+        out = self.formatted(df)
+        atomic_write(self.output_paths(self.ctx)[0], lambda tmp: out.write_parquet(tmp))
+
+
+class HFWriterParams(WriterParams):
+    push_to_hub: str | None = Field(None, description="Also push to this Hub repo id (needs HF_TOKEN in the "
+                                                      "environment). Only attempted when set.")
+    private: bool = Field(True, description="Create the Hub repo as private when pushing.")
+
+
+class HFDiskWriter(FileWriter):
+    """Save as a Hugging Face ``datasets`` dataset (``save_to_disk``) with a dataset card README."""
+
+    name = "write.hf"
+    Params = HFWriterParams
+
+    def write(self, df: pl.DataFrame) -> None:
+        try:
+            import datasets
+        except ImportError:
+            raise DataError("write.hf needs the `datasets` package", hint="pip install 'curate[hf]'") from None
+        assert self.ctx is not None
+        out = self.formatted(df)
+        target = self.output_paths(self.ctx)[0]
+        ds = datasets.Dataset(out.to_arrow())
+        tmp = target.with_name(f".{target.name}.tmp")
+        if tmp.exists():
+            import shutil
+
+            shutil.rmtree(tmp)
+        ds.save_to_disk(str(tmp))
+        (tmp / "README.md").write_text(dataset_card(self.ctx, out, self.params.format))
+        if target.exists():
+            import shutil
+
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+        if self.params.push_to_hub:
+            ds.push_to_hub(self.params.push_to_hub, private=self.params.private, token=os.environ.get("HF_TOKEN"))
+
+
+def dataset_card(ctx: StageContext, df: pl.DataFrame, fmt: str) -> str:
+    """A README that records the recipe, the stage funnel so far and the column schema."""
+    manifest: dict[str, Any] = {}
+    try:
+        manifest = json.loads((ctx.run_dir / "run.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        pass
+    lines = ["---", "tags: [curate, synthetic]", "---", "", f"# {ctx.recipe_name}", "",
+             f"Made by [curate](https://pypi.org/project/curate) in the `{fmt}` format; {df.height} rows.", "",
+             "## Stage funnel", "", "| stage | rows |", "|---|---|"]
+    for st in _funnel(ctx):
+        lines.append(f"| {st[0]} | {st[1]} |")
+    lines += ["", "## Columns", "", "| column | type |", "|---|---|"]
+    lines += [f"| `{name}` | `{dtype}` |" for name, dtype in df.schema.items()]
+    recipe = manifest.get("recipe")
+    lines += ["", "## Recipe", "", "```json", json.dumps(recipe, indent=2) if recipe else "(not recorded)", "```", ""]
+    return "\n".join(lines)
+
+
+def _funnel(ctx: StageContext) -> list[tuple[str, int]]:
+    rows = []
+    for meta_path in sorted((ctx.run_dir / "stages").glob("*/meta.json")):
+        try:
+            meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError:
+            continue
+        if meta_path.parent.name.split("-", 1)[1] == ctx.stage_id:
+            break
+        rows.append((meta_path.parent.name.split("-", 1)[1], meta["stats"]["rows_out"]))
+    return rows

@@ -1,0 +1,153 @@
+"""The ``curate`` command line. Exit codes: 0 success, 2 invalid recipe/params/input, 1 failure
+while running, 130 interrupted (finished work is kept; rerun to resume)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from curate.errors import CurateError, PluginError, StageFailure, UserInputError
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+err_console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="curate", description="Turn recipe files into LLM post-training datasets.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("run", help="run a recipe (resumes from checkpoints)")
+    p.add_argument("recipe", help="recipe YAML file")
+    p.add_argument("--run-dir", help="run directory (default runs/<recipe name>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a recipe value, e.g. engines.default.model=x or stages.dedup.with.column=text")
+    p.add_argument("--fresh", action="store_true", help="discard checkpoints and start over")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+
+    p = sub.add_parser("validate", help="check a recipe without running it")
+    p.add_argument("recipe")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+
+    p = sub.add_parser("plugins", help="list every component by kind, with the package that gave it")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("describe", help="show a component's params and columns")
+    p.add_argument("name")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.version:
+        from curate import __version__
+
+        out_console.print(__version__)
+        return EXIT_OK
+    if not args.command:
+        _parser().print_help()
+        return EXIT_INVALID
+    try:
+        return {"run": cmd_run, "validate": cmd_validate, "plugins": cmd_plugins, "describe": cmd_describe}[args.command](args)
+    except UserInputError as exc:
+        _print_error(exc)
+        return EXIT_INVALID
+    except StageFailure as exc:
+        _print_error(exc)
+        if isinstance(exc.cause, UserInputError):
+            return EXIT_INVALID
+        return EXIT_FAILED
+    except (PluginError, CurateError) as exc:
+        _print_error(exc)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        err_console.print("\ninterrupted: finished stages and completed requests are saved; "
+                          "run the same command again to resume", markup=False)
+        return EXIT_INTERRUPTED
+
+
+def _print_error(exc: BaseException) -> None:
+    err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from curate.recipe import load_recipe
+    from curate.runner import run
+    from curate.runner.progress import summary_table
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    result = run(recipe, run_dir=args.run_dir, fresh=args.fresh, show_progress=not args.quiet)
+    err_console.print(summary_table(result))
+    for stage_id in result.outputs:
+        err_console.print(f"wrote {stage_id}: {result.outputs[stage_id].height} rows", markup=False)
+    err_console.print(f"run directory: {result.run_dir}", markup=False)
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from curate.plugins import registry
+    from curate.recipe import load_recipe
+    from curate.runner.plan import build_plan, describe_stage
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    with tempfile.TemporaryDirectory() as tmp:
+        plan = build_plan(recipe, registry(), Path(tmp))
+    out_console.print(f"{args.recipe}: valid recipe {recipe.name!r} with {len(plan.stages)} stages", markup=False)
+    for st in plan.stages:
+        out_console.print(f"  {st.index}. {describe_stage(st)}", markup=False)
+    return EXIT_OK
+
+
+def _component_rows() -> list[dict[str, Any]]:
+    from curate.plugins import registry
+    from curate.registry import KINDS
+
+    reg = registry()
+    rows = []
+    for kind in KINDS:
+        for cls in reg.items(kind):
+            origin = reg.origin(cls)
+            rows.append({"kind": kind, "name": cls.name, "plugin": origin.plugin, "package": origin.package,
+                         "version": origin.version, "summary": cls.summary()})
+    return rows
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from curate.plugins import registry
+
+    rows = _component_rows()
+    failed = registry().failed
+    if args.json:
+        print(json.dumps({"components": rows, "failed": failed}, indent=2))
+        return EXIT_OK
+    from rich.table import Table
+
+    table = Table("kind", "name", "package", "version", "summary")
+    for r in rows:
+        table.add_row(r["kind"], r["name"], r["package"] or r["plugin"], r["version"] or "", r["summary"])
+    out_console.print(table)
+    for name, error in failed.items():
+        err_console.print(f"plugin {name!r} failed to load: {error}", markup=False)
+    return EXIT_OK
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    from curate.describe import describe
+
+    out_console.print(describe(args.name), markup=False)
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

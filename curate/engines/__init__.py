@@ -1,0 +1,1 @@
+"""Engine helpers shared by every backend: the request cache and structured output."""

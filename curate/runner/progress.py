@@ -1,0 +1,72 @@
+"""Progress display (rich) per stage, and the end-of-run summary table."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.text import Text
+from rich.table import Table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from curate.runner.run import RunResult
+
+
+class RateColumn(ProgressColumn):
+    """Rows per second of the task."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.1f} rows/s" if speed else "", style="cyan")
+
+
+class StageProgress:
+    """Handles to advance one stage's bar; a no-op when the display is off."""
+
+    def __init__(self, progress: Progress | None, description: str, total: int | None):
+        self._progress = progress
+        self._task = progress.add_task(description, total=total) if progress else None
+
+    def advance(self, n: int) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, n)
+
+    def set_total(self, total: int | None) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, total=total)
+
+    def done(self, note: str = "") -> None:
+        if self._progress is not None:
+            task = self._progress.tasks[self._task]
+            self._progress.update(self._task, total=task.completed or 1, completed=task.completed or 1,
+                                  description=task.description + (f" [dim]{note}[/]" if note else ""))
+
+
+@contextmanager
+def progress_display(enabled: bool, console: Console | None = None) -> Iterator[Progress | None]:
+    if not enabled:
+        yield None
+        return
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        RateColumn(),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+        console=console or Console(stderr=True), transient=False,
+    )
+    with progress:
+        yield progress
+
+
+def summary_table(result: "RunResult") -> Table:
+    table = Table(title=f"curate run: {result.recipe.name}", title_justify="left")
+    for col in ("stage", "component", "rows in", "rows out", "removed", "seconds", "notes"):
+        table.add_column(col, justify="right" if col.startswith(("rows", "rem", "sec")) else "left")
+    for s in result.stats.values():
+        notes = ["cached" if s.cached else ""]
+        notes += [f"{k}={v}" for k, v in sorted(s.counters.items())]
+        table.add_row(s.stage_id, s.component, str(s.rows_in), str(s.rows_out), str(s.rows_removed),
+                      f"{s.seconds:.2f}", " ".join(n for n in notes if n))
+    return table

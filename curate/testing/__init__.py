@@ -1,0 +1,20 @@
+"""Test helpers for curate plugin authors (also a pytest plugin: the fixtures load automatically).
+
+* :class:`ScriptedEngine` — an engine that answers from a queue of canned replies and records every
+  request in ``history``;
+* :func:`run_stage` — run a one-stage recipe (reader + your stage) over a DataFrame, through the
+  real runner, and get the kept and removed rows back;
+* fixtures ``curate_plugin`` (register a plugin for one test) and ``scripted_engine``.
+
+Example::
+
+    def test_my_filter(curate_plugin):
+        curate_plugin(my_plugin_module)
+        out = run_stage("filter.mine", pl.DataFrame({"response": ["ok", ""]}))
+        assert out.kept["response"].to_list() == ["ok"]
+"""
+
+from curate.testing.scripted_engine import ScriptedEngine
+from curate.testing.stage_runner import StageRun, run_stage
+
+__all__ = ["ScriptedEngine", "run_stage", "StageRun"]

@@ -1,0 +1,28 @@
+"""pytest fixtures for curate plugin authors; loaded automatically when curate is installed."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any, Callable, Iterator
+
+import pytest
+
+
+@pytest.fixture
+def curate_plugin() -> Iterator[Callable[..., Any]]:
+    """Register a plugin (module or object with hookimpls) for the duration of one test.
+
+    ``curate_plugin(module)`` returns the refreshed registry.
+    """
+    from curate.plugins import temporary_plugin
+
+    with ExitStack() as stack:
+        yield lambda plugin, name=None: stack.enter_context(temporary_plugin(plugin, name))
+
+
+@pytest.fixture
+def scripted_engine() -> Callable[..., Any]:
+    """Factory for :class:`curate.testing.ScriptedEngine` (``scripted_engine(["reply", ...])``)."""
+    from curate.testing import ScriptedEngine
+
+    return ScriptedEngine
