@@ -4,7 +4,7 @@ This module is a plugin like any other: it is registered with the same hooks a t
 package implements (see CONTRIBUTING.md).
 """
 
-from curate.builtins import dedup_exact, filters, readers, writers
+from curate.builtins import dedup_exact, filters, generate_responses, readers, writers
 from curate.hookspecs import hookimpl
 
 
@@ -31,3 +31,8 @@ def curate_register_dedups(register):
 def curate_register_filters(register):
     register(filters.LengthFilter)
     register(filters.RegexFilter)
+
+
+@hookimpl
+def curate_register_generators(register):
+    register(generate_responses.GenerateResponses)

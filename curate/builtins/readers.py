@@ -134,8 +134,7 @@ class ParquetReader(FileReader):
     def read(self) -> pl.DataFrame:
         df = pl.read_parquet(self.path, n_rows=self.params.limit)
         if "source" not in df.columns:
-            df = df.with_row_index("source", offset=1).with_columns(
-                pl.format("{}:{}", pl.lit(self.path.name), pl.col("source")))
+            df = with_source(df, self.path.name)
         return self._finish(df, self.path)
 
 
@@ -171,6 +170,11 @@ class HFDiskReader(FileReader):
         df = pl.from_arrow(ds.data.table)
         assert isinstance(df, pl.DataFrame)
         if "source" not in df.columns:
-            df = df.with_row_index("source", offset=1).with_columns(
-                pl.format("{}:{}", pl.lit(self.path.name), pl.col("source")))
+            df = with_source(df, self.path.name)
         return self._finish(df, self.path)
+
+
+def with_source(df: pl.DataFrame, name: str) -> pl.DataFrame:
+    """Add ``source`` = ``<file name>:<1-based row>``."""
+    return df.with_row_index("source", offset=1).with_columns(
+        pl.format("{}:{}", pl.lit(name), pl.col("source")).alias("source"))

@@ -75,6 +75,7 @@ class HFDiskWriter(FileWriter):
         except ImportError:
             raise DataError("write.hf needs the `datasets` package", hint="pip install 'curate[hf]'") from None
         assert self.ctx is not None
+        datasets.disable_progress_bars()
         out = self.formatted(df)
         target = self.output_paths(self.ctx)[0]
         ds = datasets.Dataset(out.to_arrow())

@@ -51,21 +51,27 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | list[str] 
     for path, value in items:
         parts = path.split(".")
         node: Any = data
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
+        i = 0
+        while i < len(parts):
+            part, last = parts[i], i == len(parts) - 1
             if isinstance(node, list):
-                ids = _default_ids(node) if parts[i - 1] == "stages" else []
-                if part in ids:
-                    idx = ids.index(part)
-                elif part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
+                # Stage ids may contain dots (`write.jsonl`): match the longest id first.
+                ids = _default_ids(node) if i and parts[i - 1] == "stages" else []
+                idx = None
+                for j in range(len(parts), i, -1):
+                    if ".".join(parts[i:j]) in ids:
+                        idx, i, last = ids.index(".".join(parts[i:j])), j - 1, j == len(parts)
+                        break
+                if idx is None and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
                     idx = int(part)
-                else:
+                if idx is None:
                     known = ", ".join(str(x) for x in ids if x) or f"0..{len(node) - 1}"
                     raise RecipeError(f"override {path!r}: no stage {part!r}", hint=f"stages are: {known}")
                 if last:
                     node[idx] = value
                 else:
                     node = node[idx]
+                i += 1
                 continue
             if not isinstance(node, dict):
                 raise RecipeError(f"override {path!r}: {'.'.join(parts[:i])} is not a mapping")
@@ -78,4 +84,5 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | list[str] 
                     raise RecipeError(f"override {path!r}: no key {'.'.join(parts[:i + 1])!r} in the recipe",
                                       hint="check the key path; new engines or stages cannot be added with --set")
                 node = node[part]
+            i += 1
     return data

@@ -70,6 +70,9 @@ def build_plan(recipe: Recipe, registry: Registry, run_dir: Path,
     previous_fp = recipe.name
     for i, spec in enumerate(recipe.stages):
         cls = registry.get(spec.use, where=recipe.where(("stages", i, "use")))
+        if i == 0 and not issubclass(cls, Reader):
+            raise RecipeError(f"the first stage must be a reader, not {spec.use!r}", where=recipe.where(("stages", 0, "use")),
+                              hint="start the recipe with a reader such as read.jsonl (see `curate plugins`)")
         try:
             component = cls(spec.with_)
         except ValidationError as exc:
@@ -124,9 +127,6 @@ def build_plan(recipe: Recipe, registry: Registry, run_dir: Path,
         previous_fp = planned.fingerprint
         stages.append(planned)
 
-    if not any(isinstance(s.component, Reader) for s in stages[:1]):
-        raise RecipeError("the first stage must be a reader (e.g. read.jsonl)", where=recipe.where(("stages", 0, "use")),
-                          hint="start the recipe with a reader stage")
     return Plan(recipe, stages, engines)
 
 

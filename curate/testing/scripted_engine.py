@@ -66,4 +66,4 @@ class ScriptedEngine(Engine):
         return results
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "scripted", "model": self.params.model, "instance": id(self)}
+        return {"backend": "scripted", "model": self.params.model}

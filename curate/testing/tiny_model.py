@@ -251,6 +251,10 @@ def build_tiny_llama(path: str | Path, *, vocab_size: int = 1024, seed: int = 0)
         model.save_pretrained(tmp, safe_serialization=True)
 
         (tmp / MARKER_FILE).write_text(json.dumps(recipe, indent=2, sort_keys=True) + "\n")
+        # mkdtemp creates 0700 and some writers use 0600; make the build readable.
+        tmp.chmod(0o755)
+        for f in tmp.iterdir():
+            f.chmod(0o644)
 
         # --- move into place -----------------------------------------------
         if _is_built(path, recipe):  # someone else finished first
@@ -266,3 +270,11 @@ def build_tiny_llama(path: str | Path, *, vocab_size: int = 1024, seed: int = 0)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":  # python -m curate.testing.tiny_model PATH
+    import sys
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m curate.testing.tiny_model PATH")
+    print(build_tiny_llama(sys.argv[1]))

@@ -1,0 +1,518 @@
+"""A fault-injecting OpenAI-compatible HTTP server, for tests and benchmarks. A test double, not a
+product feature.
+
+It serves ``GET /v1/models`` and ``POST /v1/chat/completions`` on loopback, answers every chat by
+echoing the last user message (deterministically), and injects faults on demand::
+
+    from curate.testing.fault_server import Fault, FaultServer
+
+    with FaultServer(script=["429", "500", "reset", "ok"]) as srv:   # a background thread
+        engine = OpenAIEngine(model="echo", base_url=srv.base_url)
+        ...
+        assert srv.stats()["chat_requests"] == 4
+
+``script`` decides what each chat request gets:
+
+* a list: one action per chat request, in arrival order (then ``"ok"``);
+* a dict ``{substring: [actions]}``: requests whose last message contains the substring take the
+  next action of that list (then ``"ok"``) — deterministic under concurrency;
+* a callable ``(body: dict, index: int) -> action | None``; ``index`` counts chat requests from 0.
+
+An action is a :class:`Fault` or a shorthand string: ``"ok"``, ``"reset"`` (the connection is
+closed without a response), ``"hang"`` (no response until the server stops), or an HTTP status
+code such as ``"429"``, ``"500"``, ``"400"``. A prompt containing :data:`CONTEXT_MARKER` always gets
+the 400 "maximum context length" error an OpenAI-compatible server returns. ``latency`` delays
+every chat answer (for benchmarks).
+
+Without asyncio in your process, run it in a child process (``python -m
+curate.testing.fault_server --latency 0.2`` prints ``READY <base_url>``, or
+:class:`FaultServerProcess`); ``GET /_fault/stats`` returns the counters as JSON.
+
+Only the standard library is used. The server binds 127.0.0.1 only, reads request bodies up to
+8 MiB and keeps the last 10,000 request bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence, Union
+
+__all__ = ["CONTEXT_MARKER", "Fault", "FaultServer", "FaultServerProcess"]
+
+#: A prompt containing this gets a 400 context-length error on every attempt.
+CONTEXT_MARKER = "<<too-long>>"
+MAX_BODY = 8 * 1024 * 1024
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What the server does with one chat request."""
+
+    kind: str = "ok"  # "ok" | "status" | "reset" | "hang"
+    status: int = 200
+    retry_after: str | None = None  # Retry-After header value, for "status"
+    message: str = ""
+    seconds: float | None = None  # "hang": how long (None: until the server stops)
+
+    @classmethod
+    def ok(cls) -> "Fault":
+        return cls("ok")
+
+    @classmethod
+    def error(cls, status: int, message: str = "", retry_after: str | float | None = None) -> "Fault":
+        ra = None if retry_after is None else str(retry_after)
+        return cls("status", status, ra, message or f"injected HTTP {status}")
+
+    @classmethod
+    def rate_limit(cls, retry_after: str | float | None = 1) -> "Fault":
+        return cls.error(429, "Rate limit reached, retry later", retry_after)
+
+    @classmethod
+    def reset(cls) -> "Fault":
+        return cls("reset")
+
+    @classmethod
+    def hang(cls, seconds: float | None = None) -> "Fault":
+        return cls("hang", seconds=seconds)
+
+    @classmethod
+    def parse(cls, action: "Action | None") -> "Fault":
+        if action is None:
+            return cls.ok()
+        if isinstance(action, Fault):
+            return action
+        text = str(action).strip().lower()
+        if text in ("ok", "reset", "hang"):
+            return cls(text)
+        if text.isdigit():
+            status = int(text)
+            return cls.rate_limit() if status == 429 else cls.error(status)
+        raise ValueError(f"unknown fault action {action!r}: use ok, reset, hang, an HTTP status or a Fault")
+
+
+Action = Union[Fault, str, int]
+Script = Union[None, Sequence[Action], Mapping[str, Sequence[Action]], Callable[[dict, int], "Action | None"]]
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+            408: "Request Timeout", 409: "Conflict", 413: "Payload Too Large", 429: "Too Many Requests",
+            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+def _error_body(message: str, kind: str, code: Any = None, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+class _Counters:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.chat_requests = 0
+        self.model_requests = 0
+        self.responses_ok = 0
+        self.faults: dict[str, int] = {}
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.connections = 0
+        self.bodies: deque[dict[str, Any]] = deque(maxlen=10_000)
+        self.auth_headers: deque[str | None] = deque(maxlen=10_000)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {"chat_requests": self.chat_requests, "model_requests": self.model_requests,
+                    "responses_ok": self.responses_ok, "faults": dict(self.faults), "in_flight": self.in_flight,
+                    "max_in_flight": self.max_in_flight, "connections": self.connections}
+
+
+class FaultServer:
+    """OpenAI-compatible echo server with injectable faults, in a background thread.
+
+    :param script: per-request actions (see the module docstring).
+    :param latency: seconds to wait before answering each chat request.
+    :param models: model ids served; ``None`` makes ``/v1/models`` return 404 (a server without
+        the endpoint). Chat requests for other models get a 404 ``model_not_found``.
+    :param api_key: when set, requests without ``Authorization: Bearer <api_key>`` get a 401.
+    :param max_context_words: prompts (all messages) longer than this many words get the 400
+        context-length error too.
+    :param port: 0 picks a free port.
+    """
+
+    def __init__(self, script: Script = None, *, latency: float = 0.0, models: Iterable[str] | None = ("echo",),
+                 api_key: str | None = None, max_context_words: int | None = None, port: int = 0):
+        self.latency = latency
+        self.models = None if models is None else list(models)
+        self.api_key = api_key
+        self.max_context_words = max_context_words
+        self.port = port
+        self.counters = _Counters()
+        self._script = script
+        self._queue: deque[Action] = deque(script) if isinstance(script, (list, tuple)) else deque()
+        self._per_prompt: dict[str, deque[Action]] = (
+            {k: deque(v) for k, v in script.items()} if isinstance(script, Mapping) else {})
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping: asyncio.Event | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    # --- public -----------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}/v1"
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: chat_requests, model_requests, responses_ok, faults (by kind), in_flight,
+        max_in_flight (most chat requests handled at once), connections."""
+        return self.counters.snapshot()
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        """The JSON bodies of the chat requests received (the last 10,000)."""
+        with self.counters.lock:
+            return list(self.counters.bodies)
+
+    @property
+    def auth_headers(self) -> list[str | None]:
+        """The ``Authorization`` header of each chat request received (the last 10,000)."""
+        with self.counters.lock:
+            return list(self.counters.auth_headers)
+
+    def set_script(self, script: Script) -> None:
+        """Replace the script (counters are kept)."""
+        with self.counters.lock:
+            self._script = script
+            self._queue = deque(script) if isinstance(script, (list, tuple)) else deque()
+            self._per_prompt = {k: deque(v) for k, v in script.items()} if isinstance(script, Mapping) else {}
+
+    def start(self) -> "FaultServer":
+        self._thread = threading.Thread(target=self._thread_main, name="fault-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("fault server did not start within 10 s")
+        if self._error is not None:
+            raise RuntimeError(f"fault server failed to start: {self._error}") from self._error
+        return self
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None and thread.is_alive():
+            loop.call_soon_threadsafe(self._stopping.set)  # type: ignore[union-attr]
+            thread.join(10)
+        self._thread = None
+
+    def __enter__(self) -> "FaultServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def serve_forever(self) -> None:
+        """Run in the calling thread until interrupted (the command-line mode)."""
+        asyncio.run(self._main(announce=True))
+
+    # --- server -----------------------------------------------------------------------------
+    def _thread_main(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # noqa: BLE001 - reported to start()
+            self._error = exc
+            self._ready.set()
+
+    async def _main(self, announce: bool = False) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        self._server = await asyncio.start_server(self._connection, HOST, self.port, backlog=1024,
+                                                  limit=MAX_BODY)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        if announce:
+            print(f"READY {self.base_url}", flush=True)
+        try:
+            await self._stopping.wait()
+        finally:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.transport.abort()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        with self.counters.lock:
+            self.counters.connections += 1
+        try:
+            while True:
+                request = await self._read_request(reader)
+                if request is None:
+                    break
+                method, path, headers, body = request
+                keep_alive = headers.get("connection", "").lower() != "close"
+                response = await self._dispatch(method, path, headers, body)
+                if response is None:  # reset or hang ended: drop the connection
+                    self._abort(writer)
+                    return
+                status, payload, extra = response
+                writer.write(self._render(status, payload, extra, keep_alive))
+                await writer.drain()
+                if not keep_alive:
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    @staticmethod
+    def _abort(writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # RST instead of FIN: the client sees a reset connection
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    @staticmethod
+    async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str], bytes] | None:
+        line = await reader.readline()
+        if not line:
+            return None
+        parts = line.decode("latin-1").split()
+        if len(parts) != 3:
+            raise ValueError("bad request line")
+        method, path, _ = parts
+        headers: dict[str, str] = {}
+        while True:
+            h = await reader.readline()
+            if h in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = h.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            chunks = []
+            total = 0
+            while True:
+                size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    await reader.readline()
+                    break
+                total += size
+                if total > MAX_BODY:
+                    raise ValueError("body too large")
+                chunks.append(await reader.readexactly(size))
+                await reader.readline()
+            body = b"".join(chunks)
+        else:
+            length = int(headers.get("content-length", "0") or 0)
+            if length > MAX_BODY:
+                raise ValueError("body too large")
+            body = await reader.readexactly(length) if length else b""
+        return method, path.split("?")[0], headers, body
+
+    @staticmethod
+    def _render(status: int, payload: Any, extra: dict[str, str], keep_alive: bool) -> bytes:
+        data = json.dumps(payload).encode()
+        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", "Content-Type: application/json",
+                f"Content-Length: {len(data)}", f"Connection: {'keep-alive' if keep_alive else 'close'}"]
+        head += [f"{k}: {v}" for k, v in extra.items()]
+        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data
+
+    async def _dispatch(self, method: str, path: str, headers: dict[str, str],
+                        body: bytes) -> tuple[int, Any, dict[str, str]] | None:
+        if path == "/_fault/stats":
+            return 200, self.stats(), {}
+        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+            return 401, _error_body("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"), {}
+        if path == "/v1/models" and method == "GET":
+            with self.counters.lock:
+                self.counters.model_requests += 1
+            if self.models is None:
+                return 404, _error_body("Not Found", "not_found"), {}
+            return 200, {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "curate"}
+                                                   for m in self.models]}, {}
+        if path == "/v1/chat/completions":
+            if method != "POST":
+                return 405, _error_body("Method Not Allowed", "invalid_request_error"), {}
+            return await self._chat(headers, body)
+        return 404, _error_body(f"no route {method} {path}", "not_found"), {}
+
+    def _next_fault(self, req: dict[str, Any], index: int) -> Fault:
+        with self.counters.lock:
+            script = self._script
+            if isinstance(script, (list, tuple)):
+                return Fault.parse(self._queue.popleft() if self._queue else None)
+            if isinstance(script, Mapping):
+                text = _last_content(req)
+                for key, queue in self._per_prompt.items():
+                    if key in text:
+                        return Fault.parse(queue.popleft() if queue else None)
+                return Fault.ok()
+        if callable(script):
+            return Fault.parse(script(req, index))
+        return Fault.ok()
+
+    async def _chat(self, headers: dict[str, str], body: bytes) -> tuple[int, Any, dict[str, str]] | None:
+        try:
+            req = json.loads(body)
+            if not isinstance(req, dict) or not isinstance(req.get("messages"), list):
+                raise ValueError("`messages` must be a list")
+        except ValueError as exc:
+            return 400, _error_body(f"invalid JSON body: {exc}", "invalid_request_error"), {}
+        c = self.counters
+        with c.lock:
+            index = c.chat_requests
+            c.chat_requests += 1
+            c.in_flight += 1
+            c.max_in_flight = max(c.max_in_flight, c.in_flight)
+            c.bodies.append(req)
+            c.auth_headers.append(headers.get("authorization"))
+        try:
+            fault = self._next_fault(req, index)
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            if fault.kind != "ok":
+                with c.lock:
+                    key = str(fault.status) if fault.kind == "status" else fault.kind
+                    c.faults[key] = c.faults.get(key, 0) + 1
+            if fault.kind == "reset":
+                return None
+            if fault.kind == "hang":
+                assert self._stopping is not None
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), fault.seconds)
+                return None
+            if fault.kind == "status":
+                extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+                kind = {429: "rate_limit_error", 400: "invalid_request_error"}.get(fault.status, "server_error")
+                return fault.status, _error_body(fault.message, kind, fault.status), extra
+            return self._answer(req)
+        finally:
+            with c.lock:
+                c.in_flight -= 1
+
+    def _answer(self, req: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        model = req.get("model")
+        if self.models is not None and model not in self.models:
+            return 404, _error_body(f"The model `{model}` does not exist.", "NotFoundError", 404, "model"), {}
+        prompt_words = sum(len(_words(str(m.get("content") or ""))) for m in req["messages"])
+        too_long = any(CONTEXT_MARKER in str(m.get("content") or "") for m in req["messages"]) or (
+            self.max_context_words is not None and prompt_words > self.max_context_words)
+        if too_long:
+            limit = self.max_context_words or 2048
+            msg = (f"This model's maximum context length is {limit} tokens. However, your messages resulted in "
+                   f"{max(prompt_words, limit + 1)} tokens. Please reduce the length of the messages.")
+            return 400, _error_body(msg, "invalid_request_error", "context_length_exceeded", "messages"), {}
+        text = _last_content(req)
+        n = int(req.get("n") or 1)
+        limit = req.get("max_completion_tokens") or req.get("max_tokens")
+        structured = (req.get("response_format") or {}).get("type") in ("json_schema", "json_object")
+        choices, completion_tokens = [], 0
+        for i in range(n):
+            words = _words(text if n == 1 else f"{text} #{i}")
+            finish = "stop"
+            if limit is not None and len(words) > int(limit):
+                words, finish = words[: int(limit)], "length"
+            content = " ".join(words)
+            if structured:
+                content = json.dumps({"echo": content})
+            completion_tokens += len(words)
+            choice: dict[str, Any] = {"index": i, "message": {"role": "assistant", "content": content},
+                                      "finish_reason": finish}
+            if req.get("logprobs"):
+                top = int(req.get("top_logprobs") or 0)
+                choice["logprobs"] = {"content": [
+                    {"token": w, "logprob": -1.0, "bytes": None,
+                     "top_logprobs": [{"token": w, "logprob": -1.0, "bytes": None}] * top} for w in words]}
+            choices.append(choice)
+        with self.counters.lock:
+            self.counters.responses_ok += 1
+        return 200, {"id": f"chatcmpl-{self.counters.responses_ok}", "object": "chat.completion", "created": 0,
+                     "model": model, "choices": choices,
+                     "usage": {"prompt_tokens": prompt_words, "completion_tokens": completion_tokens,
+                               "total_tokens": prompt_words + completion_tokens}}, {}
+
+
+def _last_content(req: dict[str, Any]) -> str:
+    messages = req.get("messages") or []
+    for m in reversed(messages):
+        if isinstance(m, dict) and m.get("role") == "user":
+            return str(m.get("content") or "")
+    return str(messages[-1].get("content") or "") if messages and isinstance(messages[-1], dict) else ""
+
+
+class FaultServerProcess:
+    """A :class:`FaultServer` (no script; latency and models only) in a child process, so that
+    its event loop does not share a CPU with the client under test. ``stats()`` reads
+    ``/_fault/stats``."""
+
+    def __init__(self, *, latency: float = 0.0, models: Iterable[str] = ("echo",), startup_timeout: float = 20):
+        self.latency = latency
+        self.models = list(models)
+        self.startup_timeout = startup_timeout
+        self.base_url = ""
+        self._proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> "FaultServerProcess":
+        cmd = [sys.executable, "-m", "curate.testing.fault_server", "--latency", str(self.latency),
+               "--models", ",".join(self.models)]
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + self.startup_timeout
+        assert self._proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self._proc.stdout.readline()
+            if line.startswith("READY "):
+                self.base_url = line.split()[1]
+                return self
+            if not line and self._proc.poll() is not None:
+                break
+        self.__exit__()
+        raise RuntimeError("fault server process did not start")
+
+    def stats(self) -> dict[str, Any]:
+        root = self.base_url.rsplit("/v1", 1)[0]
+        with urllib.request.urlopen(f"{root}/_fault/stats", timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m curate.testing.fault_server",
+                                     description="OpenAI-compatible echo server for tests and benchmarks (loopback).")
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each chat answer")
+    parser.add_argument("--models", default="echo", help="comma-separated model ids served")
+    args = parser.parse_args(argv)
+    server = FaultServer(latency=args.latency, models=[m for m in args.models.split(",") if m], port=args.port)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+import pytest
+
+from curate import load_recipe
+from curate.errors import RecipeError
+
+RECIPE = """name: x
+engines:
+  default: {use: openai, model: a, base_url: http://127.0.0.1:1/v1}
+stages:
+  - use: read.jsonl
+    with: {path: d.jsonl}
+  - id: dedup
+    use: dedup.exact
+    with: {column: prompt}
+  - use: write.jsonl
+    with: {path: o.jsonl}
+"""
+
+
+def test_engine_and_stage_by_id_and_index(write_recipe):
+    r = load_recipe(write_recipe(RECIPE), ["engines.default.model=b", "stages.dedup.with.column=text",
+                                           "stages.2.with.path=p.jsonl", "stages.write.jsonl.with.format=sft"])
+    assert r.engines["default"].engine_params()["model"] == "b"
+    assert r.stages[1].with_["column"] == "text"
+    assert r.stages[2].with_ == {"path": "p.jsonl", "format": "sft"}
+
+
+def test_values_are_parsed_as_yaml(write_recipe):
+    r = load_recipe(write_recipe(RECIPE), {"stages.dedup.with.lowercase": False})
+    assert r.stages[1].with_["lowercase"] is False
+    r = load_recipe(write_recipe(RECIPE), ["stages.dedup.with.lowercase=false"])
+    assert r.stages[1].with_["lowercase"] is False
+
+
+def test_unknown_stage_lists_known(write_recipe):
+    with pytest.raises(RecipeError) as err:
+        load_recipe(write_recipe(RECIPE), ["stages.dedupe.with.column=x"])
+    assert "no stage 'dedupe'" in str(err.value) and "dedup" in str(err.value)
+
+
+def test_unknown_key(write_recipe):
+    with pytest.raises(RecipeError, match="no key 'engines.judge'"):
+        load_recipe(write_recipe(RECIPE), ["engines.judge.model=x"])
+
+
+def test_not_path_value(write_recipe):
+    with pytest.raises(RecipeError, match="not PATH=VALUE"):
+        load_recipe(write_recipe(RECIPE), ["engines.default.model"])
