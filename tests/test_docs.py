@@ -1,0 +1,32 @@
+"""Documentation stays in step with the code."""
+
+import re
+from pathlib import Path
+
+from curate import hookspecs
+from curate.plugins import registry
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_every_hook_is_documented():
+    text = (DOCS / "plugin-hooks.md").read_text()
+    documented = set(re.findall(r"^## (curate_\w+)\(", text, re.M))
+    hooks = {name for name in dir(hookspecs) if name.startswith("curate_")}
+    assert hooks == documented, f"undocumented: {hooks - documented}; stale: {documented - hooks}"
+
+
+def test_documented_signatures_match_hookspecs():
+    import inspect
+
+    text = (DOCS / "plugin-hooks.md").read_text()
+    for name, args in re.findall(r"^## (curate_\w+)\(([^)]*)\)", text, re.M):
+        spec = inspect.signature(getattr(hookspecs, name))
+        assert [a.strip() for a in args.split(",")] == list(spec.parameters), name
+
+
+def test_every_registered_component_is_documented():
+    text = "\n".join(p.read_text() for p in DOCS.rglob("*.md"))
+    reg = registry()
+    missing = [name for name in reg.names() if name != "scripted" and f"`{name}`" not in text]
+    assert not missing, f"components without docs: {missing}"

@@ -1,0 +1,32 @@
+"""Every recipe in recipes/ is valid, and the ones that need no model run end to end here."""
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import curate
+from curate.plugins import registry
+from curate.runner.plan import build_plan
+
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=[p.stem for p in RECIPES])
+def test_recipe_validates(path, tmp_path):
+    recipe = curate.load_recipe(path)
+    build_plan(recipe, registry(), tmp_path)
+
+
+def test_quickstart_runs_offline_and_resumes(tmp_path):
+    path = Path(__file__).resolve().parents[1] / "recipes" / "quickstart.yaml"
+    result = curate.run(path, run_dir=tmp_path)
+    sft = pl.read_ndjson(tmp_path / "sft.jsonl")
+    assert sft.height == result.outputs["write.jsonl"].height > 0
+    first = sft["messages"].to_list()[0]
+    assert [m["role"] for m in first] == ["user", "assistant"]
+    seed = pl.read_ndjson(path.parent / "data" / "seed.jsonl")
+    assert sft.height < seed.height  # dedup and filters removed something
+    assert (tmp_path / "sft-hf" / "README.md").exists()
+    again = curate.run(path, run_dir=tmp_path)
+    assert all(s.cached for s in again.stats.values())
