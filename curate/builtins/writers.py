@@ -28,6 +28,13 @@ class FileWriter(Writer):
     def output_paths(self, ctx: StageContext) -> list[Path]:
         return [ctx.output_path(self.params.path)]
 
+    def input_columns(self) -> list[str | tuple[str, ...]]:
+        if self.params.format == "sft":
+            return [("response", "messages")]
+        if self.params.format == "preference":
+            return [("prompt", "messages"), "chosen", "rejected"]
+        return []
+
     def formatted(self, df: pl.DataFrame) -> pl.DataFrame:
         assert self.ctx is not None
         try:

@@ -1,0 +1,18 @@
+"""curate-transformers: run a local Hugging Face model with ``transformers`` (CPU or GPU).
+
+The engine for small models on machines without vLLM: batched ``generate`` with the tokenizer's
+chat template::
+
+    engines:
+      small: {use: transformers, model: /models/Qwen2.5-0.5B-Instruct, batch_size: 8}
+"""
+
+import curate
+from curate_transformers.engine import TransformersEngine
+
+__all__ = ["TransformersEngine"]
+
+
+@curate.hookimpl
+def curate_register_engines(register):
+    register(TransformersEngine)
