@@ -97,7 +97,7 @@ class Registry:
             hint = "did you mean " + " or ".join(repr(c) for c in close) + "?"
         else:
             hint = "run `curate plugins` to list what is installed"
-        broken = [p for p in self.failed if name.split(".")[0] in p or p in name]
-        if broken:
-            hint += f" (plugin {broken[0]!r} failed to load: {self.failed[broken[0]]})"
+        if self.failed:
+            hint += "; these plugins failed to load and may provide it: " + "; ".join(
+                f"{plugin!r} ({error})" for plugin, error in sorted(self.failed.items()))
         raise RecipeError(f"unknown {what} {name!r}", where=where, hint=hint)

@@ -103,3 +103,13 @@ def test_trace_env_prints_hook_calls(monkeypatch, capsys):
         monkeypatch.delenv("CURATE_TRACE_PLUGINS")
         plugins.reset()
     assert "curate_stage_finished" in capsys.readouterr().err
+
+
+def test_component_of_a_broken_plugin_names_the_plugin(fake_entry_points, monkeypatch):
+    monkeypatch.delenv("CURATE_LOAD_PLUGINS", raising=False)
+    monkeypatch.delenv("CURATE_DISABLE_PLUGINS", raising=False)
+    from curate.errors import RecipeError
+
+    with pytest.raises(RecipeError) as err:
+        plugins.registry().get("filter.broken")
+    assert "'broken' (ImportError: No module named 'heavy_dependency')" in str(err.value)
