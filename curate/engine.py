@@ -20,6 +20,7 @@ from typing import Any, Callable, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from curate.component import Component
+from curate.errors import CurateError
 
 Message = dict[str, str]  # {"role": "user" | "assistant" | "system", "content": "..."}
 
@@ -99,7 +100,7 @@ class ChatResult:
         )
 
 
-class EngineError(RuntimeError):
+class EngineError(CurateError, RuntimeError):
     """The engine as a whole cannot work: unreachable server, unknown model, bad settings."""
 
 

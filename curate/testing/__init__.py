@@ -4,7 +4,10 @@
   request in ``history``;
 * :func:`run_stage` — run a one-stage recipe (reader + your stage) over a DataFrame, through the
   real runner, and get the kept and removed rows back;
-* fixtures ``curate_plugin`` (register a plugin for one test) and ``scripted_engine``.
+* fixtures ``curate_plugin`` (register a plugin for one test) and ``scripted_engine``;
+* :mod:`curate.testing.fault_server` — ``FaultServer``: an OpenAI-compatible local server with
+  injectable faults (429 + Retry-After, 500, connection reset, hangs, context-length errors);
+* :mod:`curate.testing.tiny_model` — ``build_tiny_llama(path)``: a real tiny model built offline.
 
 Example::
 

@@ -20,7 +20,8 @@ echoing the last user message (deterministically), and injects faults on demand:
 
 An action is a :class:`Fault` or a shorthand string: ``"ok"``, ``"reset"`` (the connection is
 closed without a response), ``"hang"`` (no response until the server stops), or an HTTP status
-code such as ``"429"``, ``"500"``, ``"400"``. A prompt containing :data:`CONTEXT_MARKER` always gets
+code such as ``"429"`` (with ``Retry-After: 1``), ``"500"``, ``"400"``; :meth:`Fault.slow`,
+:meth:`Fault.hang` and :meth:`Fault.error` take a duration, a ``Retry-After`` or a message. A prompt containing :data:`CONTEXT_MARKER` always gets
 the 400 "maximum context length" error an OpenAI-compatible server returns. ``latency`` delays
 every chat answer (for benchmarks).
 
@@ -64,11 +65,16 @@ class Fault:
     status: int = 200
     retry_after: str | None = None  # Retry-After header value, for "status"
     message: str = ""
-    seconds: float | None = None  # "hang": how long (None: until the server stops)
+    seconds: float | None = None  # "hang": how long (None: until the server stops); "ok": extra delay
 
     @classmethod
     def ok(cls) -> "Fault":
         return cls("ok")
+
+    @classmethod
+    def slow(cls, seconds: float) -> "Fault":
+        """Answer normally, ``seconds`` later than the others."""
+        return cls("ok", seconds=seconds)
 
     @classmethod
     def error(cls, status: int, message: str = "", retry_after: str | float | None = None) -> "Fault":
@@ -146,6 +152,8 @@ class FaultServer:
     :param latency: seconds to wait before answering each chat request.
     :param models: model ids served; ``None`` makes ``/v1/models`` return 404 (a server without
         the endpoint). Chat requests for other models get a 404 ``model_not_found``.
+    :param models_script: actions for ``GET /v1/models`` requests, in order (then normal
+        answers); ``"reset"`` and HTTP statuses apply.
     :param api_key: when set, requests without ``Authorization: Bearer <api_key>`` get a 401.
     :param max_context_words: prompts (all messages) longer than this many words get the 400
         context-length error too.
@@ -153,7 +161,8 @@ class FaultServer:
     """
 
     def __init__(self, script: Script = None, *, latency: float = 0.0, models: Iterable[str] | None = ("echo",),
-                 api_key: str | None = None, max_context_words: int | None = None, port: int = 0):
+                 models_script: Sequence[Action] = (), api_key: str | None = None,
+                 max_context_words: int | None = None, port: int = 0):
         self.latency = latency
         self.models = None if models is None else list(models)
         self.api_key = api_key
@@ -161,6 +170,7 @@ class FaultServer:
         self.port = port
         self.counters = _Counters()
         self._script = script
+        self._models_queue: deque[Action] = deque(models_script)
         self._queue: deque[Action] = deque(script) if isinstance(script, (list, tuple)) else deque()
         self._per_prompt: dict[str, deque[Action]] = (
             {k: deque(v) for k, v in script.items()} if isinstance(script, Mapping) else {})
@@ -342,6 +352,12 @@ class FaultServer:
         if path == "/v1/models" and method == "GET":
             with self.counters.lock:
                 self.counters.model_requests += 1
+                fault = Fault.parse(self._models_queue.popleft() if self._models_queue else None)
+            if fault.kind == "reset":
+                return None
+            if fault.kind == "status":
+                extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+                return fault.status, _error_body(fault.message, "server_error", fault.status), extra
             if self.models is None:
                 return 404, _error_body("Not Found", "not_found"), {}
             return 200, {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "curate"}
@@ -386,6 +402,8 @@ class FaultServer:
             fault = self._next_fault(req, index)
             if self.latency:
                 await asyncio.sleep(self.latency)
+            if fault.kind == "ok" and fault.seconds:
+                await asyncio.sleep(fault.seconds)
             if fault.kind != "ok":
                 with c.lock:
                     key = str(fault.status) if fault.kind == "status" else fault.kind

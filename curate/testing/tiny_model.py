@@ -151,6 +151,7 @@ def _recipe(vocab_size: int, seed: int) -> dict:
         "num_attention_heads": 4,
         "num_key_value_heads": 2,
         "max_position_embeddings": 2048,
+        "dtype": "bfloat16",
     }
 
 
@@ -167,14 +168,16 @@ def build_tiny_llama(path: str | Path, *, vocab_size: int = 1024, seed: int = 0)
 
     No network access is needed.  The directory afterwards contains
     ``config.json``, ``generation_config.json``, ``model.safetensors``,
-    ``tokenizer.json``, ``tokenizer_config.json`` (with a ChatML
-    ``chat_template``) and a marker file.  If ``path`` already holds a build
+    ``tokenizer.json``, ``tokenizer_config.json``, ``chat_template.jinja``
+    (ChatML) and a marker file.  It is written with transformers 5
+    (``tokenizer_class: TokenizersBackend``), which is what vLLM 0.32 uses.  If ``path`` already holds a build
     with the same parameters it is returned untouched; a build with other
     parameters is replaced.
 
     Architecture: hidden size 128, 2 layers, 4 attention heads (head dim 32,
     the smallest vLLM's CPU attention backend accepts), 2 KV heads,
-    ``max_position_embeddings`` 2048, tied embeddings, float32.
+    ``max_position_embeddings`` 2048, tied embeddings, bfloat16 weights
+    (the dtype vLLM uses on CPU anyway, so it loads without downcasting).
 
     ``vocab_size`` is an upper bound for the BPE trainer: with the small
     built-in corpus the real vocabulary may be smaller (it always contains
@@ -184,6 +187,8 @@ def build_tiny_llama(path: str | Path, *, vocab_size: int = 1024, seed: int = 0)
     The build is written to a temporary sibling directory and moved into
     place, so concurrent callers never see a half-written model.
     """
+    if vocab_size < 256 + len(SPECIAL_TOKENS):
+        raise ValueError(f"vocab_size must be at least {256 + len(SPECIAL_TOKENS)}, got {vocab_size}")
     path = Path(path)
     recipe = _recipe(vocab_size, seed)
     if _is_built(path, recipe):
@@ -194,8 +199,6 @@ def build_tiny_llama(path: str | Path, *, vocab_size: int = 1024, seed: int = 0)
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    if vocab_size < 256 + len(SPECIAL_TOKENS):
-        raise ValueError(f"vocab_size must be at least {256 + len(SPECIAL_TOKENS)}, got {vocab_size}")
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
@@ -242,7 +245,7 @@ def build_tiny_llama(path: str | Path, *, vocab_size: int = 1024, seed: int = 0)
         )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = LlamaForCausalLM(config).to(torch.float32)
+            model = LlamaForCausalLM(config).to(torch.bfloat16)
         model.generation_config = GenerationConfig(
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,

@@ -1,0 +1,339 @@
+"""The ``openai`` engine: any OpenAI-compatible ``/chat/completions`` server, many requests in
+flight over one aiohttp session, retries with backoff, one failure fails only its request."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import urllib.request
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+
+from curate.component import Params
+from curate.engine import ChatRequest, ChatResult, Engine, EngineError, OnResult
+from curate_openai import wire
+from curate_openai.loop import run_sync
+from curate_openai.retry import MAX_RETRY_AFTER, Backoff, is_retryable, retry_after_seconds
+
+log = logging.getLogger("curate.openai")
+
+USER_AGENT = "curate-openai/0.1"
+#: Longest wait for ``GET /models`` in :meth:`OpenAIEngine.start`.
+START_TIMEOUT = 30.0
+#: Served model names listed in an "unknown model" error.
+MAX_LISTED_MODELS = 30
+
+
+class OpenAIParams(Params):
+    model: str = Field(description="Model name as the server knows it (vLLM: the path or `--served-model-name`).")
+    base_url: str = Field("https://api.openai.com/v1",
+                          description="Server root that `/chat/completions` and `/models` hang off, e.g. "
+                                      "`http://127.0.0.1:8000/v1` for `vllm serve`.")
+    api_key_env: str | None = Field(
+        "OPENAI_API_KEY",
+        description="Name of the environment variable holding the API key (the key itself never goes in a "
+                    "recipe). Sent as `Authorization: Bearer`. `null`: never send a key. An unset variable is "
+                    "fine for local servers.")
+    max_in_flight: int = Field(128, ge=1, le=10_000,
+                               description="Requests in flight at once (one connection each). 64-256 keeps a "
+                                           "vLLM/SGLang server busy; lower it for rate-limited hosted APIs.")
+    timeout: float = Field(600.0, gt=0, description="Seconds one attempt may take (connect, generate, read) before "
+                                                    "it counts as a failed, retryable attempt.")
+    max_attempts: int = Field(5, ge=1, le=100, description="Attempts per request in total, the first included.")
+    backoff_base: float = Field(1.0, ge=0, description="Seconds of the first retry's backoff ceiling; doubles per "
+                                                       "retry, with full jitter.")
+    backoff_max: float = Field(60.0, gt=0, description="Largest backoff ceiling in seconds (a server's "
+                                                       "`Retry-After` is honoured instead, up to 600 s).")
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra JSON fields merged into every request body (last, so they win), e.g. vLLM's "
+                    "`{top_k: 20, repetition_penalty: 1.05}` or `{chat_template_kwargs: {enable_thinking: false}}`.")
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = Field(
+        "max_tokens", description="Body field carrying `max_tokens`; OpenAI's reasoning models want "
+                                  "`max_completion_tokens`.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"base_url must be an http(s) URL such as http://127.0.0.1:8000/v1, got {value!r}")
+        if parts.username or parts.password:
+            raise ValueError("base_url must not carry credentials; put the key in the environment variable "
+                             "named by api_key_env")
+        return value.strip().rstrip("/")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and (not value or not value.replace("_", "").isalnum() or value[0].isdigit()):
+            raise ValueError(f"api_key_env must be the NAME of an environment variable (e.g. OPENAI_API_KEY), "
+                             f"not {'an empty string' if not value else 'a key'}")
+        return value
+
+    @model_validator(mode="after")
+    def _backoff(self) -> "OpenAIParams":
+        if self.backoff_base > self.backoff_max:
+            raise ValueError(f"backoff_base ({self.backoff_base}) is greater than backoff_max ({self.backoff_max})")
+        return self
+
+
+def _env_proxy(url: str) -> str | None:
+    """The proxy the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``) sets for ``url``."""
+    parts = urlsplit(url)
+    if urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return urllib.request.getproxies().get(parts.scheme) or None
+
+
+def _is_local(host: str) -> bool:
+    """Loopback, private network, or a single-label name (a container or cluster service)."""
+    if host in ("localhost", "host.docker.internal") or host.endswith((".local", ".localhost", ".internal")):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return "." not in host
+    return ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified
+
+
+class OpenAIEngine(Engine):
+    """Any OpenAI-compatible chat completions server: OpenAI, vLLM serve, SGLang, llama.cpp, TGI."""
+
+    name = "openai"
+    Params = OpenAIParams
+    supports_json_schema = True
+
+    def __init__(self, params: Any = None, **kwargs: Any):
+        super().__init__(params, **kwargs)
+        #: Retries and failed requests since the engine was made (all generate calls).
+        self.retries = 0
+        self.failures = 0
+        self._sleep = asyncio.sleep  # backoff waits; tests swap in a recorder
+
+    # --- identity -------------------------------------------------------------------------
+    def identity(self) -> dict[str, Any]:
+        p = self.params
+        ident: dict[str, Any] = {"backend": self.name, "model": p.model, "base_url": p.base_url}
+        if p.extra_body:  # changes outputs (sampling knobs, templates)
+            ident["extra_body"] = p.extra_body
+        return ident
+
+    def identity_exclude(self) -> set[str]:
+        return {"api_key_env", "max_in_flight", "timeout", "max_attempts", "backoff_base", "backoff_max",
+                "max_tokens_field"}
+
+    # --- key ------------------------------------------------------------------------------
+    def _api_key(self) -> str | None:
+        env = self.params.api_key_env
+        return (os.environ.get(env) or None) if env else None
+
+    def _redact(self, text: str) -> str:
+        key = self._api_key()
+        return text.replace(key, "***") if key and len(key) >= 4 else text
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": USER_AGENT}
+        key = self._api_key()
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def _session(self, timeout: float, limit: int) -> Any:
+        import aiohttp
+
+        # One session (connection pool) per call. No trust_env: it costs two thread hops per request
+        # (netrc, proxy lookup); the proxy is looked up once instead (_env_proxy). No cookies.
+        connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
+        return aiohttp.ClientSession(connector=connector, headers=self._headers(), cookie_jar=aiohttp.DummyCookieJar(),
+                                     timeout=aiohttp.ClientTimeout(total=timeout))
+
+    # --- start ----------------------------------------------------------------------------
+    def start(self) -> None:
+        p = self.params
+        host = urlsplit(p.base_url).hostname or ""
+        if p.api_key_env and not self._api_key() and not _is_local(host):
+            raise EngineError(
+                f"engine openai ({p.model} at {p.base_url}): no API key: the environment variable "
+                f"{p.api_key_env} is not set. Export it (export {p.api_key_env}=...), or set `api_key_env: null` "
+                "if this server needs no key")
+        try:
+            run_sync(self._check_server)
+        except EngineError as exc:
+            raise EngineError(self._redact(str(exc))) from None
+
+    async def _check_server(self) -> None:
+        import aiohttp
+
+        p = self.params
+        url = f"{p.base_url}/models"
+        where = f"engine openai ({p.model})"
+        backoff = Backoff(p.backoff_base, p.backoff_max)
+        timeout = min(p.timeout, START_TIMEOUT)
+        async with self._session(timeout, 1) as session:
+            for attempt in range(1, p.max_attempts + 1):
+                retry_after = None
+                try:
+                    async with session.get(url, proxy=_env_proxy(url)) as resp:
+                        raw = await resp.read()
+                        status = resp.status
+                        retry_after = retry_after_seconds(resp.headers)
+                except aiohttp.ClientConnectorError as exc:
+                    raise EngineError(
+                        f"{where}: cannot reach the OpenAI-compatible server at {p.base_url} ({_connect_reason(exc)}). "
+                        f"Start one, e.g. `vllm serve {p.model} --host 127.0.0.1 --port 8000` (then base_url: "
+                        "http://127.0.0.1:8000/v1), or fix `base_url`") from None
+                except (asyncio.TimeoutError, TimeoutError, aiohttp.ClientError) as exc:
+                    reason = f"no answer within {timeout:g} s" if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) \
+                        else _describe(exc)
+                    status, raw = 0, reason.encode()
+                if status == 200:
+                    return self._check_model(raw, where)
+                reason = wire.body_reason(raw) if status else raw.decode()
+                if status in (401, 403):
+                    env = p.api_key_env
+                    fix = (f"set the environment variable {env} to a valid key" if env else
+                           "set `api_key_env` to the name of the environment variable holding the key")
+                    raise EngineError(f"{where}: {p.base_url} refused the API key (HTTP {status}: {reason}); {fix}")
+                if status == 404:
+                    hint = "" if p.base_url.endswith("/v1") else \
+                        " (OpenAI-compatible servers usually serve under /v1: is base_url missing it?)"
+                    log.warning("%s: GET %s returned 404; not checking that the model is served%s", where, url, hint)
+                    return None
+                if status and not is_retryable(status):
+                    log.warning("%s: GET %s returned HTTP %d (%s); not checking that the model is served",
+                                where, url, status, reason)
+                    return None
+                if attempt < p.max_attempts:
+                    wait = None if retry_after is None else min(retry_after, p.backoff_max)
+                    await self._sleep(backoff.delay(attempt, wait))
+            what = f"HTTP {status}: {reason}" if status else reason
+            raise EngineError(f"{where}: the server at {p.base_url} is not healthy: GET /models failed "
+                              f"{p.max_attempts} time(s), last: {what}")
+
+    def _check_model(self, raw: bytes, where: str) -> None:
+        p = self.params
+        try:
+            data = wire.loads(raw)
+            served = [m["id"] for m in data["data"] if isinstance(m, dict) and "id" in m]
+        except (ValueError, KeyError, TypeError):
+            log.warning("%s: %s/models did not return a model list; not checking the model", where, p.base_url)
+            return
+        if served and p.model not in served:
+            listed = ", ".join(served[:MAX_LISTED_MODELS]) + (" ..." if len(served) > MAX_LISTED_MODELS else "")
+            raise EngineError(f"{where}: model {p.model!r} is not served by {p.base_url}; it serves: {listed}. "
+                              "Set `model` to one of these (vLLM: the name given to --served-model-name, "
+                              "else the model path it was started with)")
+
+    # --- generate -------------------------------------------------------------------------
+    def generate(self, requests: list[ChatRequest], on_result: OnResult | None = None) -> list[ChatResult]:
+        if not requests:
+            return []
+        return run_sync(lambda: self._generate(requests, on_result))
+
+    async def _generate(self, requests: list[ChatRequest], on_result: OnResult | None) -> list[ChatResult]:
+        p = self.params
+        url = f"{p.base_url}/chat/completions"
+        proxy = _env_proxy(url)
+        results: list[ChatResult | None] = [None] * len(requests)
+        todo = iter(range(len(requests)))  # shared by the workers; the loop is single-threaded
+
+        async with self._session(p.timeout, p.max_in_flight) as session:
+            async def worker() -> None:
+                for i in todo:
+                    result = await self._complete(session, url, proxy, requests[i])
+                    results[i] = result
+                    if on_result is not None:
+                        on_result(result)
+
+            workers = [asyncio.ensure_future(worker()) for _ in range(min(p.max_in_flight, len(requests)))]
+            try:
+                done, pending = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+            except BaseException:  # cancelled (Ctrl-C): abandon the requests in flight
+                await _cancel(workers)
+                raise
+            if pending:  # a worker raised (on_result did): stop the others
+                await _cancel(list(pending))
+            for w in done:
+                w.result()
+        return results  # type: ignore[return-value]
+
+    async def _complete(self, session: Any, url: str, proxy: str | None, req: ChatRequest) -> ChatResult:
+        """One request, with retries; never raises for a failed request."""
+        import aiohttp
+
+        p = self.params
+        try:
+            body = wire.dumps(wire.request_body(req, p.model, max_tokens_field=p.max_tokens_field,
+                                                extra_body=p.extra_body))
+        except (TypeError, ValueError) as exc:
+            return self._failed(req, f"cannot encode the request as JSON: {exc}", 0)
+        backoff = Backoff(p.backoff_base, p.backoff_max)
+        reason = ""
+        for attempt in range(1, p.max_attempts + 1):
+            retry_after = None
+            try:
+                async with session.post(url, data=body, proxy=proxy) as resp:
+                    raw = await resp.read()
+                    status = resp.status
+                    if status == 200:
+                        try:
+                            data = wire.loads(raw)
+                        except ValueError:
+                            reason = f"HTTP 200 with a body that is not JSON: {wire.body_reason(raw)}"
+                        else:
+                            result = wire.parse_result(req.id, data)
+                            if result.error:
+                                return self._failed(req, result.error, attempt)
+                            return result
+                    else:
+                        reason = f"HTTP {status}: {wire.body_reason(raw)}"
+                        if not is_retryable(status):
+                            if status == 404 and not p.base_url.endswith("/v1"):
+                                reason += " (is base_url missing /v1?)"
+                            return self._failed(req, reason, attempt)
+                        retry_after = retry_after_seconds(resp.headers)
+                        if retry_after is not None and retry_after > MAX_RETRY_AFTER:
+                            reason += f"; the server asks to retry after {retry_after:.0f} s, over the " \
+                                      f"{MAX_RETRY_AFTER:.0f} s limit"
+                            return self._failed(req, reason, attempt)
+            except (asyncio.TimeoutError, TimeoutError):
+                reason = f"no response within {p.timeout:g} s (timeout)"
+            except aiohttp.ClientError as exc:
+                reason = f"connection error: {_describe(exc)}"
+            except Exception as exc:  # noqa: BLE001 - a bug or odd reply fails this request only
+                return self._failed(req, f"unexpected error: {_describe(exc)}", attempt)
+            if attempt < p.max_attempts:
+                delay = backoff.delay(attempt, retry_after)
+                self.retries += 1
+                log.debug("request %s: %s; retry %d/%d in %.2f s", req.id, self._redact(reason), attempt,
+                          p.max_attempts - 1, delay)
+                await self._sleep(delay)
+        return self._failed(req, reason, p.max_attempts)
+
+    def _failed(self, req: ChatRequest, reason: str, attempts: int) -> ChatResult:
+        self.failures += 1
+        tail = f" (after {attempts} attempt{'s' if attempts != 1 else ''})" if attempts else ""
+        return ChatResult(req.id, error=self._redact(reason + tail))
+
+
+async def _cancel(tasks: list[asyncio.Future[Any]]) -> None:
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _connect_reason(exc: Any) -> str:
+    os_error = getattr(exc, "os_error", None)
+    if isinstance(os_error, ConnectionRefusedError):
+        return "connection refused"
+    return _describe(os_error or exc)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
