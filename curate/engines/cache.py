@@ -104,6 +104,10 @@ class CachedEngine(Engine):
 
     def close(self) -> None:
         self.inner.close()
+        self.close_cache()
+
+    def close_cache(self) -> None:
+        """Close the cache but leave the wrapped engine running (its owner closes it)."""
         if self._cache is not None:
             self._cache.close()
             self._cache = None

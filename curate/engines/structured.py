@@ -38,13 +38,18 @@ class StructuredResult(Generic[T]):
         return self.value is not None
 
 
+def _json_loads(text: str) -> Any:
+    # strict=False accepts raw control characters inside strings, which constrained decoders emit.
+    return json.loads(text, strict=False)
+
+
 def _candidates(text: str) -> list[Any]:
     """Plausible data structures in a model's text, most specific first."""
     found: list[Any] = []
     blocks = [m.group(1) for m in _FENCE.finditer(text)] or [text]
     for block in blocks:
         block = block.strip()
-        for loader in (json.loads, yaml.safe_load):
+        for loader in (_json_loads, yaml.safe_load):
             try:
                 found.append(loader(block))
                 break
@@ -55,7 +60,7 @@ def _candidates(text: str) -> list[Any]:
             start, end = block.find(open_), block.rfind(close)
             if 0 <= start < end:
                 try:
-                    found.append(json.loads(block[start:end + 1]))
+                    found.append(_json_loads(block[start:end + 1]))
                 except json.JSONDecodeError:
                     pass
         items = [m.group(1) for line in block.splitlines() if (m := _LIST_ITEM.match(line))]

@@ -38,6 +38,8 @@ class Plan:
     recipe: Recipe
     stages: list[PlannedStage]
     engines: dict[str, Engine]
+    #: engines the caller passed in as instances: the caller owns (and closes) them
+    external_engines: set[str] = field(default_factory=set)
 
 
 def _params_error(exc: ValidationError, recipe: Recipe, base: tuple, name: str) -> RecipeError:
@@ -127,7 +129,7 @@ def build_plan(recipe: Recipe, registry: Registry, run_dir: Path,
         previous_fp = planned.fingerprint
         stages.append(planned)
 
-    return Plan(recipe, stages, engines)
+    return Plan(recipe, stages, engines, set(engine_instances or {}))
 
 
 def stage_context(recipe: Recipe, planned: PlannedStage, run_dir: Path, **kwargs: Any) -> StageContext:

@@ -63,7 +63,8 @@ def progress_display(enabled: bool, console: Console | None = None) -> Iterator[
 def summary_table(result: "RunResult") -> Table:
     table = Table(title=f"curate run: {result.recipe.name}", title_justify="left")
     for col in ("stage", "component", "rows in", "rows out", "removed", "seconds", "notes"):
-        table.add_column(col, justify="right" if col.startswith(("rows", "rem", "sec")) else "left")
+        table.add_column(col, justify="right" if col.startswith(("rows", "rem", "sec")) else "left",
+                         overflow="fold", no_wrap=col.startswith(("rows", "rem", "sec")))
     for s in result.stats.values():
         notes = ["cached" if s.cached else ""]
         notes += [f"{k}={v}" for k, v in sorted(s.counters.items())]

@@ -20,6 +20,7 @@ import polars as pl
 from curate import __version__
 from curate.component import REASON, Dedup, Reader, RowStage, StageOutput, Writer
 from curate.engine import Engine
+from curate.engines.cache import CachedEngine
 from curate.errors import CurateError, DataError, StageFailure, UserInputError
 from curate.recipe import Recipe, load_recipe
 from curate.runner.checkpoint import read_json, write_json, write_parquet
@@ -135,16 +136,17 @@ class Runner:
                     stats[st.id] = s
                     self.hook.curate_stage_finished(recipe=self.recipe, stage_id=st.id, stats=s)
         finally:
-            for engine in self.plan.engines.values():
-                engine.close()
+            for name, engine in self.plan.engines.items():
+                if name not in self.plan.external_engines:
+                    engine.close()
+                elif isinstance(engine, CachedEngine):
+                    engine.close_cache()
             self._write_manifest(started, stats, complete=len(stats) == len(self.plan.stages))
         result = RunResult(self.recipe, self.run_dir, outputs, stats)
         self.hook.curate_run_finished(recipe=self.recipe, result=result)
         return result
 
     def _start_engines(self, pending: list[PlannedStage]) -> None:
-        from curate.engines.cache import CachedEngine
-
         needed = {name for st in pending for name in st.component.engine_names()}
         for name in sorted(needed):
             engine = self.plan.engines[name]

@@ -3,7 +3,7 @@ import json
 import polars as pl
 import pytest
 
-from curate.errors import DataError
+from curate.errors import RecipeError
 from curate.testing import run_stage
 
 
@@ -35,8 +35,8 @@ def test_preference_format(tmp_path):
     assert (out["score_chosen"], out["score_rejected"]) == (0.9, 0.1)
 
 
-def test_missing_columns_for_format_is_clear(tmp_path):
-    with pytest.raises(DataError, match="format `preference` needs columns"):
+def test_missing_columns_for_format_fail_validation(tmp_path):
+    with pytest.raises(RecipeError, match="needs column 'chosen', 'rejected'"):
         run_stage("write.jsonl", pl.DataFrame({"id": ["1"], "prompt": ["q"]}), path="o.jsonl", format="preference")
 
 
