@@ -31,7 +31,7 @@ def test_invalid_recipe_exits_2(write_recipe, tmp_path, capsys):
 
 
 def test_corrupt_input_exits_2(write_jsonl, write_recipe, tmp_path, capsys):
-    write_jsonl([{"prompt": "a"}, "{nope"])
+    write_jsonl([{"prompt": "a", "response": "b"}, "{nope"])
     assert main(["run", str(write_recipe(GOOD)), "--run-dir", str(tmp_path / "r"), "--quiet"]) == 2
     assert "data.jsonl:2" in capsys.readouterr().err
 
