@@ -117,7 +117,15 @@ class Engine(Component):
     def identity(self) -> dict[str, Any]:
         """What makes two engines produce the same outputs: backend, model, endpoint, template.
         Used in request cache keys; never include secrets."""
-        return {"backend": self.name, **self.params.model_dump(exclude=self.identity_exclude())}
+        ident = {"backend": self.name, **self.params.model_dump(exclude=self.identity_exclude())}
+        template = self.chat_template()
+        if template:
+            ident["chat_template"] = hashlib.sha256(template.encode()).hexdigest()[:16]
+        return ident
+
+    def chat_template(self) -> str | None:
+        """The chat template in use, when the engine applies one itself (part of the identity)."""
+        return None
 
     def identity_exclude(self) -> set[str]:
         """Params that do not change outputs (concurrency, timeouts) — left out of the identity."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Literal
 
 from pydantic import Field
@@ -36,12 +35,8 @@ class TransformersEngine(curate.Engine):
     def identity_exclude(self) -> set[str]:
         return {"batch_size", "device"}
 
-    def identity(self) -> dict[str, Any]:
-        ident = super().identity()
-        template = getattr(self._tokenizer, "chat_template", None) if self._tokenizer else None
-        if template:
-            ident["chat_template"] = hashlib.sha256(str(template).encode()).hexdigest()[:16]
-        return ident
+    def chat_template(self) -> str | None:
+        return getattr(self._tokenizer, "chat_template", None) if self._tokenizer else None
 
     def start(self) -> None:
         if self._model is not None:

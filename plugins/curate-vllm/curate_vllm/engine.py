@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Literal
 
 from pydantic import Field
@@ -44,16 +43,12 @@ class VLLMEngine(curate.Engine):
 
     def identity_exclude(self) -> set[str]:
         return {"tensor_parallel_size", "data_parallel_size", "pipeline_parallel_size", "gpu_memory_utilization",
-                "enforce_eager", "chunk_size", "structured_outputs_backend"}
+                "enforce_eager", "chunk_size", "structured_outputs_backend", "chat_template"}
 
-    def identity(self) -> dict[str, Any]:
-        ident = super().identity()
-        template = self.params.chat_template
-        if template is None and self._llm is not None:
-            template = getattr(self._llm.get_tokenizer(), "chat_template", None)
-        if template:
-            ident["chat_template"] = hashlib.sha256(str(template).encode()).hexdigest()[:16]
-        return ident
+    def chat_template(self) -> str | None:
+        if self.params.chat_template is not None:
+            return self.params.chat_template
+        return getattr(self._llm.get_tokenizer(), "chat_template", None) if self._llm is not None else None
 
     def start(self) -> None:
         if self._llm is not None:
