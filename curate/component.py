@@ -141,7 +141,10 @@ class Component:
 
     def cache_key(self) -> dict[str, Any]:
         """Extra inputs of the stage fingerprint beyond params, name and version (e.g. a file's
-        content hash). Override when the output depends on something outside the params."""
+        content hash). Override when the output depends on something outside the params.
+
+        Called by the planner before anything runs, with ``self.ctx`` already set (paths resolve;
+        no engines yet): raise :class:`curate.DataError` here to fail at validation."""
         return {}
 
     @classmethod

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from curate.component import Component, Dedup, Reader, StageContext, Writer
 from curate.engine import Engine
-from curate.errors import CurateError, RecipeError, UserInputError
+from curate.errors import RecipeError, UserInputError
 from curate.recipe import Recipe
 from curate.recipe.yaml_loader import render_path
 from curate.registry import Registry
@@ -119,9 +119,12 @@ def build_plan(recipe: Recipe, registry: Registry, run_dir: Path,
             columns |= set(component.output_columns())
             columns -= set(component.dropped_columns())
 
+        if component.ctx is None:  # paths in params resolve against the recipe's folder
+            component.ctx = stage_context(recipe, planned, run_dir)
         try:
             extra = component.cache_key()
-        except CurateError:
+        except UserInputError as exc:
+            exc.where = exc.where or f"stage {planned.id!r} ({spec.use})"
             raise
         planned.fingerprint = fingerprint(
             previous_fp, spec.use, cls.version, component.params.model_dump(mode="json"), extra, planned.engine_ids

@@ -1,0 +1,236 @@
+"""`filter.quality`: Gopher-style heuristic quality rules (as Llama 3 uses them), each with its
+threshold as a param; the reason names the first failing rule and the value measured."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import polars as pl
+from pydantic import Field, field_validator, model_validator
+
+from curate.component import Filter, FilterParams
+from curate.formats import text_columns_needed
+
+from curate_filters import _common, _textstats
+
+#: Gopher's stop words: a document needs at least two of them (counted with repeats).
+GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
+STATS_PREFIX = "quality_"
+_SYMBOLS = r"#|\.\.\.|…"
+
+
+class QualityParams(FilterParams):
+    column: str = Field("response", description="Text to check: a column, or `prompt`, `response` or "
+                                                "`conversation` derived from the working columns.")
+    min_words: int | None = Field(50, ge=0, description="Fewer words than this fail (`null` disables).")
+    max_words: int | None = Field(100_000, ge=0, description="More words than this fail.")
+    min_mean_word_length: float | None = Field(3.0, ge=0, description="Mean word length (characters) below this fails.")
+    max_mean_word_length: float | None = Field(10.0, ge=0, description="Mean word length above this fails.")
+    max_symbol_word_ratio: float | None = Field(
+        0.1, ge=0, description="`#` and ellipses (`...`, `…`) per word above this fail.")
+    max_bullet_lines_ratio: float | None = Field(
+        0.9, ge=0, le=1, description="Fraction of non-blank lines starting with a bullet (-, *, •, ...) above this fails.")
+    max_ellipsis_lines_ratio: float | None = Field(
+        0.3, ge=0, le=1, description="Fraction of non-blank lines ending in `...` or `…` above this fails.")
+    min_alpha_words_ratio: float | None = Field(
+        0.8, ge=0, le=1, description="Fraction of words with at least one letter below this fails.")
+    min_stop_words: int | None = Field(
+        2, ge=0, description="Fewer occurrences of `stop_words` (whole words, any case) than this fail.")
+    stop_words: list[str] = Field(list(GOPHER_STOP_WORDS), min_length=1,
+                                  description="The stop-word list `min_stop_words` counts (default: Gopher's).")
+    max_dup_line_ratio: float | None = Field(
+        0.3, ge=0, le=1, description="Fraction of non-blank lines repeating an earlier line above this fails.")
+    max_dup_line_char_ratio: float | None = Field(
+        0.2, ge=0, le=1, description="Fraction of line characters in repeated lines above this fails.")
+    max_top_ngram_char_ratio: dict[int, float] | None = Field(
+        {2: 0.20, 3: 0.18, 4: 0.16},
+        description="{n: threshold}: fraction of word characters in the most repeated word n-gram "
+                    "(`count * characters`, over n-grams seen at least twice) above the threshold fails.")
+    max_dup_ngram_char_ratio: dict[int, float] | None = Field(
+        {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10},
+        description="{n: threshold}: fraction of word characters inside word n-grams that occur at least "
+                    "twice above the threshold fails.")
+    write_stats: bool = Field(False, description="Also write every measured value as a `quality_<stat>` column.")
+
+    @field_validator("max_top_ngram_char_ratio", "max_dup_ngram_char_ratio")
+    @classmethod
+    def _ngram_thresholds(cls, value: dict[int, float] | None) -> dict[int, float] | None:
+        for n, threshold in (value or {}).items():
+            if not 1 <= n <= 50:
+                raise ValueError(f"n-gram size {n} is outside 1..50")
+            if not 0 <= threshold <= 1:
+                raise ValueError(f"threshold {threshold} for n={n} is outside 0..1")
+        return dict(sorted(value.items())) if value else value
+
+    @field_validator("stop_words")
+    @classmethod
+    def _words(cls, value: list[str]) -> list[str]:
+        if any(not w.strip() or any(c.isspace() for c in w) for w in value):
+            raise ValueError("stop words must be single non-empty words")
+        return value
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "QualityParams":
+        if not rules(self):
+            raise ValueError("every rule is disabled; enable at least one threshold")
+        for low, high in (("min_words", "max_words"), ("min_mean_word_length", "max_mean_word_length")):
+            lo, hi = getattr(self, low), getattr(self, high)
+            if lo is not None and hi is not None and lo > hi:
+                raise ValueError(f"`{low}` ({lo}) is greater than `{high}` ({hi})")
+        return self
+
+
+@dataclass(frozen=True)
+class Rule:
+    label: str          # the param, as the reason names it
+    stat: str           # the measured value (``quality_<stat>`` with write_stats)
+    op: Literal["<", ">"]
+    threshold: float
+
+    def failed(self) -> pl.Expr:
+        value = pl.col(self.stat)
+        return value < self.threshold if self.op == "<" else value > self.threshold
+
+    def reason(self) -> pl.Expr:
+        return pl.format(f"quality: {self.label} ({{}} {self.op} {self.threshold})", pl.col(self.stat).round(3))
+
+
+def rules(p: QualityParams) -> list[Rule]:
+    """The enabled rules, in the order they are checked (cheap ones first)."""
+    table = [
+        ("min_words", "words", "<"), ("max_words", "words", ">"),
+        ("min_mean_word_length", "mean_word_length", "<"), ("max_mean_word_length", "mean_word_length", ">"),
+        ("max_symbol_word_ratio", "symbol_word_ratio", ">"),
+        ("max_bullet_lines_ratio", "bullet_lines_ratio", ">"),
+        ("max_ellipsis_lines_ratio", "ellipsis_lines_ratio", ">"),
+        ("min_alpha_words_ratio", "alpha_words_ratio", "<"),
+        ("min_stop_words", "stop_words", "<"),
+        ("max_dup_line_ratio", "dup_line_ratio", ">"),
+        ("max_dup_line_char_ratio", "dup_line_char_ratio", ">"),
+    ]
+    out = [Rule(param, stat, op, getattr(p, param)) for param, stat, op in table if getattr(p, param) is not None]
+    for n, threshold in (p.max_top_ngram_char_ratio or {}).items():
+        out.append(Rule(f"max_top_ngram_char_ratio[{n}]", f"top_{n}gram_char_ratio", ">", threshold))
+    for n, threshold in (p.max_dup_ngram_char_ratio or {}).items():
+        out.append(Rule(f"max_dup_ngram_char_ratio[{n}]", f"dup_{n}gram_char_ratio", ">", threshold))
+    return out
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den``, NaN where ``den`` is 0 (nothing to measure: the rule passes)."""
+    out = np.full(len(num), np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def measure(texts: pl.Series, p: QualityParams, *, every_row: bool) -> pl.DataFrame:
+    """The stats the enabled rules need, one row per text (null: not measurable).
+
+    The n-gram stats, the costliest, are computed only for texts that pass every other rule
+    unless ``every_row``."""
+    enabled = rules(p)
+    needed = {r.stat for r in enabled}
+    n_rows = len(texts)
+    source = texts.to_frame("text").lazy()
+    text = pl.col("text")
+    counts = {}
+    if "symbol_word_ratio" in needed:
+        counts["symbols"] = text.str.count_matches(_SYMBOLS)
+    if "stop_words" in needed:
+        counts["stop_words"] = text.str.count_matches(r"(?i)\b(?:" + "|".join(map(re.escape, p.stop_words)) + r")\b")
+    queries = {"words": _textstats.words(source, alpha="alpha_words_ratio" in needed)}
+    if counts:
+        queries["counts"] = source.select(**counts)
+    if needed & {"bullet_lines_ratio", "ellipsis_lines_ratio", "dup_line_ratio", "dup_line_char_ratio"}:
+        queries["lines"] = _textstats.lines(source)
+    found = dict(zip(queries, pl.collect_all(list(queries.values()))))  # in parallel
+
+    words = _textstats.Words.of(found["words"])
+    w = words.sums(n_rows)
+    stats = {"words": w["words"], "mean_word_length": _ratio(w["word_chars"], w["words"])}
+    if "symbols" in counts:
+        stats["symbol_word_ratio"] = _ratio(found["counts"]["symbols"].to_numpy().astype(np.float64), w["words"])
+    if "stop_words" in counts:
+        stats["stop_words"] = found["counts"]["stop_words"].to_numpy().astype(np.float64)
+    if "alpha_words" in w:
+        stats["alpha_words_ratio"] = _ratio(w["alpha_words"], w["words"])
+    if "lines" in found:
+        lines = _textstats.per_row(found["lines"], n_rows)
+        stats["bullet_lines_ratio"] = _ratio(lines["bullet_lines"], lines["lines"])
+        stats["ellipsis_lines_ratio"] = _ratio(lines["ellipsis_lines"], lines["lines"])
+        stats["dup_line_ratio"] = _ratio(lines["dup_lines"], lines["lines"])
+        stats["dup_line_char_ratio"] = _ratio(lines["dup_line_chars"], lines["line_chars"])
+
+    top = tuple((p.max_top_ngram_char_ratio or {}).keys())
+    dup = tuple((p.max_dup_ngram_char_ratio or {}).keys())
+    if top or dup:
+        pending = np.ones(n_rows, dtype=bool)
+        cheap = [r for r in enabled if r.stat in stats]
+        if cheap and not every_row:
+            reason = _common.first_reason((r.failed(), r.reason()) for r in cheap)
+            pending = _frame(stats).select(reason.is_null()).to_series().to_numpy()
+            words = words.where(pending[words.rows])
+        thresholds = {**{f"top_{n}": t for n, t in (p.max_top_ngram_char_ratio or {}).items()},
+                      **{f"dup_{n}": t for n, t in (p.max_dup_ngram_char_ratio or {}).items()}}
+
+        def ratio(name: str, chars: np.ndarray) -> np.ndarray:
+            value = _ratio(chars, w["word_chars"])
+            return np.minimum(value, 1.0) if name.startswith("top") else value
+
+        def give_up(name: str, chars: np.ndarray) -> np.ndarray:  # failed already: stop measuring
+            return ratio(name, chars) > thresholds[name]
+
+        grams = _textstats.ngram_repetition(words, n_rows, top, dup, None if every_row else give_up)
+        for name, chars in grams.items():
+            kind, n = name.split("_")
+            stats[f"{kind}_{n}gram_char_ratio"] = ratio(name, chars)
+        for key in stats:
+            if key.endswith("gram_char_ratio"):
+                stats[key][~pending] = np.nan  # not measured: an earlier rule failed
+    return _frame({k: v for k, v in stats.items() if k in needed})
+
+
+def _frame(stats: dict[str, np.ndarray]) -> pl.DataFrame:
+    frame = pl.DataFrame(stats).fill_nan(None)
+    ints = [c for c in ("words", "stop_words") if c in frame.columns]
+    return frame.with_columns(pl.col(ints).cast(pl.Int64)) if ints else frame
+
+
+class QualityFilter(Filter):
+    """Drop texts failing Gopher-style quality heuristics (word count, word length, symbols,
+    bullets, ellipses, letters, stop words, repeated lines and n-grams)."""
+
+    name = "filter.quality"
+    Params = QualityParams
+
+    def input_columns(self) -> list[str | tuple[str, ...]]:
+        return text_columns_needed(self.params.column)
+
+    def output_columns(self) -> list[str]:
+        cols = super().output_columns()
+        if self.params.write_stats:
+            cols += [STATS_PREFIX + r.stat for r in self._unique_stats()]
+        return cols
+
+    def _unique_stats(self) -> list[Rule]:
+        seen: dict[str, Rule] = {}
+        for r in rules(self.params):
+            seen.setdefault(r.stat, r)
+        return list(seen.values())
+
+    def annotate(self, df: pl.DataFrame) -> pl.DataFrame:
+        if not self.params.write_stats:
+            return df
+        stats = measure(_common.text(df, self.params.column, self), self.params, every_row=True)
+        return df.with_columns(stats.select(pl.all().name.prefix(STATS_PREFIX)))
+
+    def drop_reason(self, df: pl.DataFrame) -> pl.Series:
+        if self.params.write_stats:
+            stats = df.select(pl.col(STATS_PREFIX + r.stat).alias(r.stat) for r in self._unique_stats())
+        else:
+            stats = measure(_common.text(df, self.params.column, self), self.params, every_row=False)
+        reason = _common.first_reason((r.failed(), r.reason()) for r in rules(self.params))
+        return stats.select(reason.alias("reason")).to_series()
