@@ -32,6 +32,9 @@ class LanguageParams(FilterParams):
         ["en"], description="ISO 639-1 codes to keep, e.g. [en, de]; `null` keeps every language (annotate only).")
     min_score: float | None = Field(None, ge=0, le=1, description="Rows whose language probability is below "
                                                                 "this fail.")
+    min_confidence: float = Field(0.0, ge=0, le=1, description="A language outside `languages` removes the row "
+                                  "only when its probability is at least this; less certain identifications (typically "
+                                  "very short texts such as `12 * 13 = 156`) are kept.")
     max_chars: int = Field(1000, ge=1, description="Identify from the first this many characters (speed; "
                                                    "a few hundred characters are plenty).")
     language_column: str = Field("language", description="Column for the language code (null: no text).")
@@ -91,7 +94,7 @@ class LanguageFilter(Filter):
         if p.languages is not None or p.min_score is not None:
             rules.append((language.is_null(), pl.lit("no text to identify the language of")))
         if p.languages is not None:
-            rules.append((~language.is_in(p.languages), pl.format(
+            rules.append((~language.is_in(p.languages) & (score >= p.min_confidence), pl.format(
                 f"language '{{}}' ({{}}) is not one of {', '.join(p.languages)}", language, score.round(3))))
         if p.min_score is not None:
             rules.append((score < p.min_score, pl.format(

@@ -51,3 +51,12 @@ def test_long_text_is_clipped_and_messages_are_rendered():
 def test_unknown_language_code_fails_validation():
     with pytest.raises(curate.RecipeError, match=r"unknown language code\(s\) \['english'\]"):
         run_stage("filter.language", pl.DataFrame({"response": ["x"]}), languages=["english"])
+
+
+def test_uncertain_identifications_are_kept_with_min_confidence():
+    df = pl.DataFrame({"response": ["Solve 12 * 13.", "Ceci est une phrase en français, sans aucun doute possible."]})
+    strict = run_stage("filter.language", df, languages=["en"])
+    assert strict.kept.height == 0  # the short arithmetic text is misidentified with a low probability
+    lenient = run_stage("filter.language", df, languages=["en"], min_confidence=0.5)
+    assert lenient.kept["response"].to_list() == ["Solve 12 * 13."]
+    assert lenient.removed["language"].to_list() == ["fr"]
