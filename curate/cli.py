@@ -82,11 +82,13 @@ def _print_error(exc: BaseException) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from curate.recipe import load_recipe
     from curate.runner import run
-    from curate.runner.progress import summary_table
+    from curate.runner.progress import counter_lines, summary_table
 
     recipe = load_recipe(args.recipe, args.overrides)
     result = run(recipe, run_dir=args.run_dir, fresh=args.fresh, show_progress=not args.quiet)
     err_console.print(summary_table(result))
+    for line in counter_lines(result):
+        err_console.print(line, markup=False)
     for stage_id in result.outputs:
         err_console.print(f"wrote {stage_id}: {result.outputs[stage_id].height} rows", markup=False)
     err_console.print(f"run directory: {result.run_dir}", markup=False)

@@ -96,6 +96,8 @@ class Component:
     #: An entry of ``reads`` may be a tuple of alternatives: any one of them suffices.
     reads: ClassVar[tuple[str | tuple[str, ...], ...]] = ()
     writes: ClassVar[tuple[str, ...]] = ()
+    #: True when the stage advances its own progress bar (``ctx.advance``), e.g. per request.
+    reports_progress: ClassVar[bool] = False
     #: Filled in by the registry: the distribution and version that registered the class.
     package: ClassVar[str | None] = None
     version: ClassVar[str | None] = None

@@ -26,7 +26,13 @@ def test_quickstart_runs_offline_and_resumes(tmp_path):
     first = sft["messages"].to_list()[0]
     assert [m["role"] for m in first] == ["user", "assistant"]
     seed = pl.read_ndjson(path.parent / "data" / "seed.jsonl")
-    assert sft.height < seed.height  # dedup and filters removed something
+    assert sft.height < seed.height
+    # The seed data plants one case for each cleaning stage; each must catch it.
+    for stage in ("dedup", "fuzzy-dedup", "semantic-dedup", "filter.response", "filter.language"):
+        assert result.stats[stage].rows_removed >= 1, stage
+    contents = " ".join(m["content"] for msgs in sft["messages"].to_list() for m in msgs)
+    assert "192.168.10.24" not in contents and "[IP]" in contents
+    assert "jane.doe@example.com" not in contents and "[EMAIL]" in contents
     assert (tmp_path / "sft-hf" / "README.md").exists()
     again = curate.run(path, run_dir=tmp_path)
     assert all(s.cached for s in again.stats.values())

@@ -62,12 +62,16 @@ def progress_display(enabled: bool, console: Console | None = None) -> Iterator[
 
 def summary_table(result: "RunResult") -> Table:
     table = Table(title=f"curate run: {result.recipe.name}", title_justify="left")
-    for col in ("stage", "component", "rows in", "rows out", "removed", "seconds", "notes"):
-        table.add_column(col, justify="right" if col.startswith(("rows", "rem", "sec")) else "left",
-                         overflow="fold", no_wrap=col.startswith(("rows", "rem", "sec")))
+    for col in ("stage", "component", "rows in", "rows out", "removed", "seconds", ""):
+        numeric = col.startswith(("rows", "rem", "sec"))
+        table.add_column(col, justify="right" if numeric else "left", no_wrap=numeric)
     for s in result.stats.values():
-        notes = ["cached" if s.cached else ""]
-        notes += [f"{k}={v}" for k, v in sorted(s.counters.items())]
-        table.add_row(s.stage_id, s.component, str(s.rows_in), str(s.rows_out), str(s.rows_removed),
-                      f"{s.seconds:.2f}", " ".join(n for n in notes if n))
+        table.add_row(s.stage_id, s.component, f"{s.rows_in:,}", f"{s.rows_out:,}", f"{s.rows_removed:,}",
+                      f"{s.seconds:.2f}", "cached" if s.cached else "")
     return table
+
+
+def counter_lines(result: "RunResult") -> list[str]:
+    """One line per stage that reported counters (cache hits, failed requests, ...)."""
+    return [f"{s.stage_id}: " + ", ".join(f"{k}={v:,}" for k, v in sorted(s.counters.items()))
+            for s in result.stats.values() if s.counters]

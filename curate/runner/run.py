@@ -210,12 +210,12 @@ class Runner:
             return StageOutput(df)
         if isinstance(comp, Dedup):
             out = self.executor.run_whole(comp.process, df)
-            bar.advance(df.height)
+            if not comp.reports_progress:
+                bar.advance(df.height)
             return out
         if isinstance(comp, RowStage):
-            reports = getattr(comp, "reports_progress", False)
             return self.executor.map_batches(comp.process_batch, df, comp.batch_size,
-                                             (lambda n: None) if reports else bar.advance)
+                                             (lambda n: None) if comp.reports_progress else bar.advance)
         raise TypeError(f"{comp.name}: unknown component kind {comp.kind!r}")
 
     def _with_ids(self, df: pl.DataFrame, st: PlannedStage, previous: pl.DataFrame | None) -> pl.DataFrame:

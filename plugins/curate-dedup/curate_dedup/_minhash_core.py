@@ -1,0 +1,496 @@
+"""MinHash + LSH banding over whole columns of text, vectorized with numpy (no loop per shingle
+or per document).
+
+Steps, for documents in chunks of about ``CHUNK_CHARS`` bytes (memory stays bounded):
+
+1. **Shingle hashes.** A chunk's normalized texts are one UTF-8 byte buffer (straight from
+   Arrow). A polynomial prefix sum over it (mod 2^64, with the inverse powers of the base, so any
+   substring hashes as ``(S[e] - S[s]) * P^(e-1)``) hashes every word or character n-gram in
+   O(1), then the MurmurHash3 64-bit finalizer mixes it.
+2. **Signatures.** The permutations are the affine maps ``(a*h + b) mod 2^32`` with odd ``a`` (a
+   bijection on 32-bit values), computed for all permutations at once as a
+   ``(permutations x shingles)`` uint32 matrix, in blocks of ``BLOCK_SHINGLES``, and min-reduced
+   per document with ``np.minimum.reduceat``. This is the scheme datasketch 2.x uses by default
+   (``affine32``).
+3. **Bands.** Each band's ``rows`` signature values are folded into one 64-bit key.
+4. **Candidates.** Per band, documents are sorted by key; every run of equal keys is a bucket.
+   Without verification a bucket is linked as a star (first member to each other member); with
+   verification all pairs of a bucket are candidates (buckets over ``MAX_BUCKET_PAIRS`` members are
+   verified leader by leader, see :meth:`MinHashLSH._leader_edges`).
+5. **Verification** (optional): each document's sorted unique shingle hashes, kept from step 1 in
+   a spill file, give the exact Jaccard of all candidate pairs with one sort.
+6. **Clusters**: connected components of the duplicate pairs; the first row of each is kept.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, ClassVar, Iterator, Literal
+
+import numpy as np
+import polars as pl
+
+U64 = np.uint64
+CHUNK_CHARS = 1 << 20  # bytes of text per chunk
+BLOCK_SHINGLES = 1 << 13  # rows of the (shingles x permutations) matrix at a time
+PAIR_BATCH = 1 << 22  # shingles (or signature values) compared per batch of pairs
+MAX_BUCKET_PAIRS = 128  # buckets up to this size are verified pair by pair
+
+_BASE = 0x9E3779B97F4A7C15 | 1  # odd, so invertible mod 2^64
+_BASE_INV = pow(_BASE, -1, 1 << 64)
+_LEN_MIX = U64(0xC2B2AE3D27D4EB4F)
+_BAND_MUL = U64(0x100000001B3)
+
+
+def fmix64(x: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finalizer (a bijection that avalanches every bit), in place."""
+    x ^= x >> U64(33)
+    x *= U64(0xFF51AFD7ED558CCD)
+    x ^= x >> U64(33)
+    x *= U64(0xC4CEB9FE1A85EC53)
+    x ^= x >> U64(33)
+    return x
+
+
+class _Powers:
+    """``P^j`` and ``P^-j`` mod 2^64 for j < n, grown on demand (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pos = np.ones(1, dtype=U64)
+        self.neg = np.ones(1, dtype=U64)
+
+    @staticmethod
+    def _table(base: int, size: int) -> np.ndarray:
+        out = np.empty(size, dtype=U64)
+        out[0] = 1
+        filled, step = 1, base
+        while filled < size:  # out[k:2k] = out[0:k] * base^k: log2(size) vector products
+            take = min(filled, size - filled)
+            np.multiply(out[:take], U64(step), out=out[filled:filled + take])
+            filled += take
+            step = step * step % (1 << 64)
+        return out
+
+    def get(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        with self.lock:
+            if len(self.pos) < n:
+                size = max(n, 2 * len(self.pos), CHUNK_CHARS + 1)
+                self.pos, self.neg = self._table(_BASE, size), self._table(_BASE_INV, size)
+            return self.pos, self.neg
+
+
+_POWERS = _Powers()
+
+
+def normalize(texts: pl.Series, *, lowercase: bool, strip_punctuation: bool) -> pl.Series:
+    """Nulls become empty; optionally lowercase and replace punctuation and symbols by spaces;
+    whitespace runs become one space, trimmed. (The patterns only match what must change, so a
+    clean text costs one scan.)"""
+    expr = pl.lit(texts.cast(pl.Utf8)).fill_null("")
+    if lowercase:
+        expr = expr.str.to_lowercase()
+    other = r"[\p{P}\p{S}\s&&[^ ]]+" if strip_punctuation else r"[\s&&[^ ]]+"
+    expr = expr.str.replace_all(other, " ").str.replace_all(r" {2,}", " ").str.strip_chars(" ")
+    return pl.select(expr.alias("norm")).to_series()
+
+
+def _segments(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenated ``arange(starts[i], starts[i] + lengths[i])`` for all i."""
+    total = int(lengths.sum())
+    run_start = np.cumsum(lengths) - lengths
+    return np.repeat(starts - run_start, lengths) + np.arange(total)
+
+
+def utf8_buffer(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(bytes, offsets)``: the UTF-8 bytes of all texts back to back and ``n + 1`` offsets
+    (zero-copy views of the Arrow buffers; nulls read as empty)."""
+    import pyarrow as pa
+
+    arr = texts.cast(pl.Utf8).to_arrow(compat_level=pl.CompatLevel.oldest())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.type != pa.large_string():
+        arr = arr.cast(pa.large_string())
+    _, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    return data[offsets[0]: offsets[-1]], offsets - offsets[0]
+
+
+def shingle_hashes(texts: pl.Series, kind: Literal["word", "char"], n: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """64-bit hashes of every word or character ``n``-gram of normalized texts.
+
+    Works on the UTF-8 bytes (a shingle's bytes identify its characters; a space byte is always a
+    space; a character starts at every byte that is not ``0b10xxxxxx``). Returns ``(lens, doc,
+    hash)``: each text's length in bytes, and per shingle occurrence the text's position
+    (ascending) and hash. A text shorter than ``n`` units is one shingle; an empty one has none.
+    """
+    data, offsets = utf8_buffer(texts)
+    starts, ends = offsets[:-1], offsets[1:]
+    lens = ends - starts
+    n_docs, total = len(lens), len(data)
+    if total == 0:
+        return lens, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=U64)
+    pos, neg = _POWERS.get(total + 1)
+    prefix = np.zeros(total + 1, dtype=U64)
+    np.cumsum(np.multiply(data, neg[:total], dtype=U64), out=prefix[1:])
+    docs = np.arange(n_docs)
+    # Units (characters or words) of each text: their start and end byte positions.
+    if kind == "char":
+        unit_s = np.flatnonzero((data & 0xC0) != 0x80)
+        unit_e = np.r_[unit_s[1:], total]
+        before_start, before_end = np.searchsorted(unit_s, starts), np.searchsorted(unit_s, ends)
+        n_units = before_end - before_start
+        unit_off = before_start
+    else:
+        # Texts are trimmed with single spaces: text i's words start at starts[i] and after each
+        # of its spaces, and end at each of its spaces and at ends[i].
+        spaces = np.flatnonzero(data == 32)
+        before_start, before_end = np.searchsorted(spaces, starts), np.searchsorted(spaces, ends)
+        nonempty = lens > 0
+        n_units = np.where(nonempty, before_end - before_start + 1, 0)
+        unit_off = np.cumsum(n_units) - n_units
+        unit_s = np.empty(int(n_units.sum()), dtype=np.int64)
+        unit_e = np.empty_like(unit_s)
+        first_unit, last_unit = unit_off[nonempty], (unit_off + n_units - 1)[nonempty]
+        inner = np.ones(len(unit_s), dtype=bool)
+        inner[first_unit] = False
+        unit_s[first_unit] = starts[nonempty]
+        unit_s[inner] = spaces + 1
+        inner[first_unit] = True
+        inner[last_unit] = False
+        unit_e[last_unit] = ends[nonempty]
+        unit_e[inner] = spaces
+    counts = np.where(n_units > 0, np.maximum(n_units - n + 1, 1), 0)
+    doc = np.repeat(docs, counts)
+    first = _segments(unit_off, counts)
+    last = np.minimum(first + (n - 1), (unit_off + n_units - 1)[doc])
+    s, e = unit_s[first], unit_e[last]
+    h = prefix[e] - prefix[s]
+    h *= pos[e - 1]
+    h ^= (e - s).astype(U64) * _LEN_MIX
+    return lens, doc, fmix64(h)
+
+
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` (odd) and ``b`` of the affine maps ``(a*h + b) mod 2^32``, from ``seed``."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 1 << 32, num_perm, dtype=np.uint64) | U64(1)
+    b = rng.integers(0, 1 << 32, num_perm, dtype=np.uint64)
+    return a.astype(np.uint32), b.astype(np.uint32)
+
+
+def signatures(doc: np.ndarray, h: np.ndarray, n_docs: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(n_docs, num_perm)`` uint32 MinHash signatures; ``doc`` must be ascending."""
+    sig = np.full((n_docs, len(a)), np.iinfo(np.uint32).max, dtype=np.uint32)
+    h32 = (h >> U64(32)).astype(np.uint32)
+    # (permutations x shingles): the min-reduction then runs over contiguous memory.
+    buf = np.empty((len(a), min(BLOCK_SHINGLES, len(h32))), dtype=np.uint32)
+    a_col, b_col = a[:, None], b[:, None]
+    for bs in range(0, len(h32), BLOCK_SHINGLES):
+        be = min(bs + BLOCK_SHINGLES, len(h32))
+        out = buf[:, : be - bs]
+        np.multiply(a_col, h32[None, bs:be], out=out)
+        out += b_col
+        d = doc[bs:be]
+        heads = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
+        mins = np.minimum.reduceat(out, heads, axis=1).T
+        rows = d[heads]
+        np.minimum(sig[rows], mins, out=mins)
+        sig[rows] = mins
+    return sig
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """``(n_docs, bands)`` uint64: each band's ``rows`` signature values folded into one key."""
+    banded = sig[:, : bands * rows].reshape(len(sig), bands, rows)
+    acc = np.broadcast_to(np.arange(1, bands + 1, dtype=U64), (len(sig), bands)).copy()
+    for j in range(rows):
+        acc *= _BAND_MUL
+        acc += banded[:, :, j]
+    return fmix64(acc)
+
+
+@lru_cache(maxsize=256)
+def optimal_params(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
+    """``(bands, rows)`` with ``bands * rows <= num_perm`` minimizing the weighted sum of the
+    false-positive and false-negative probability masses of the LSH S-curve around ``threshold``
+    (the derivation of datasketch's ``MinHashLSH._optimal_param``)."""
+    from scipy.integrate import quad
+
+    best, opt = float("inf"), (1, 1)
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            def p_candidate(s: float, b: float = b, r: float = r) -> float:
+                return 1 - (1 - s ** r) ** b
+
+            fp = quad(p_candidate, 0.0, threshold)[0]
+            fn = quad(lambda s, pc=p_candidate: 1 - pc(s), threshold, 1.0)[0]
+            err = fp * fp_weight + fn * fn_weight
+            if err < best:
+                best, opt = err, (b, r)
+    return opt
+
+
+_ID_BITS = 24  # sets (or pairs) per batch < 2^24; the low 40 bits of a key are hash bits
+
+
+def _packed(ids: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """One sortable uint64 per (id, hash): the id in the top 24 bits, 40 hash bits below. (A
+    single-key sort is an order of magnitude faster than ``np.lexsort``; two different shingles
+    of one set agree on 40 hash bits with probability ~2^-40 per pair.)"""
+    return (ids.astype(U64) << U64(64 - _ID_BITS)) | (h >> U64(_ID_BITS))
+
+
+def unique_sets(doc: np.ndarray, h: np.ndarray, n_docs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique shingle keys per document, as ``(values, offsets)`` (CSR)."""
+    key = np.sort(_packed(doc, h))
+    key = key[np.r_[True, key[1:] != key[:-1]]]
+    d = (key >> U64(64 - _ID_BITS)).astype(np.int64)
+    offsets = np.zeros(n_docs + 1, dtype=np.int64)
+    np.cumsum(np.bincount(d, minlength=n_docs), out=offsets[1:])
+    return key & U64((1 << (64 - _ID_BITS)) - 1), offsets
+
+
+def jaccard_sets(values: np.ndarray, offsets: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Jaccard of the sets ``values[offsets[i]:offsets[i+1]]`` (each unique) for the pairs
+    ``(left[k], right[k])``, all pairs with one sort."""
+    out = np.empty(len(left), dtype=np.float64)
+    step = 1 << _ID_BITS
+    for ps in range(0, len(left), step):
+        lft, rgt = left[ps:ps + step], right[ps:ps + step]
+        la = offsets[lft + 1] - offsets[lft]
+        lb = offsets[rgt + 1] - offsets[rgt]
+        pid = np.arange(len(lft), dtype=U64) << U64(64 - _ID_BITS)
+        key = np.sort(np.concatenate([np.repeat(pid, la) | values[_segments(offsets[lft], la)],
+                                      np.repeat(pid, lb) | values[_segments(offsets[rgt], lb)]]))
+        same = key[1:] == key[:-1]
+        inter = np.bincount((key[1:][same] >> U64(64 - _ID_BITS)).astype(np.int64), minlength=len(lft))
+        out[ps:ps + step] = inter / np.maximum(la + lb - inter, 1)
+    return out
+
+
+@dataclass
+class MinHashLSH:
+    """One configured MinHash + LSH pass (see the module docstring)."""
+
+    kind: Literal["word", "char"]
+    ngram: int
+    num_perm: int
+    bands: int
+    rows: int
+    seed: int
+    threshold: float
+    verify: bool
+    lowercase: bool = True
+    strip_punctuation: bool = True
+    #: Threads for the chunks (numpy and polars release the GIL in their loops): 1.6x faster on
+    #: 2 idle cores than one thread.
+    workers: ClassVar[int] = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                        else (os.cpu_count() or 1)))
+
+    def __post_init__(self) -> None:
+        self.a, self.b = permutations(self.num_perm, self.seed)
+        if self.verify:  # the LSH reads bands * rows values; verification needs no estimate
+            used = self.bands * self.rows
+            self.a, self.b = self.a[:used], self.b[:used]
+
+    def shingles(self, texts: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(normalized lengths, doc, hash)`` of raw texts (see :func:`shingle_hashes`)."""
+        norm = normalize(texts, lowercase=self.lowercase, strip_punctuation=self.strip_punctuation)
+        return shingle_hashes(norm, self.kind, self.ngram)
+
+    # --- phases 1-3: band keys of every document -------------------------------------------
+    @staticmethod
+    def chunks(cost: np.ndarray, budget: int) -> list[tuple[int, int]]:
+        """Consecutive ranges whose ``cost`` adds up to about ``budget`` (at least one item)."""
+        cum = np.cumsum(cost)
+        bounds = [0]
+        while bounds[-1] < len(cost):
+            start = bounds[-1]
+            base = cum[start - 1] if start else 0
+            bounds.append(max(int(np.searchsorted(cum, base + budget, side="right")), start + 1))
+        return list(zip(bounds[:-1], bounds[1:]))
+
+    def band_keys(self, texts: pl.Series, spill: Path, progress: Callable[[int], None] = lambda n: None
+                  ) -> tuple[np.ndarray, np.ndarray, "_Sketches"]:
+        """``(normalized lengths, (n, bands) keys, sketches)``; the sketches (shingle sets when
+        verifying, else signatures) are spilled to a file under ``spill`` for the similarity
+        phase. Chunks run on a pool of threads (see ``workers``)."""
+        keys = np.empty((len(texts), self.bands), dtype=U64)
+        lens = np.empty(len(texts), dtype=np.int64)
+        raw = texts.str.len_bytes().fill_null(0).to_numpy()
+        store = _Sketches(spill / "minhash-sketches.bin", len(texts), self.num_perm, self.verify)
+
+        def work(span: tuple[int, int]) -> tuple[int, int, np.ndarray, np.ndarray | None]:
+            s, e = span
+            lens[s:e], doc, h = self.shingles(texts.slice(s, e - s))
+            sig = signatures(doc, h, e - s, self.a, self.b)
+            keys[s:e] = band_keys(sig, self.bands, self.rows)
+            if self.verify:
+                values, offsets = unique_sets(doc, h, e - s)
+                return s, e, values, np.diff(offsets)
+            return s, e, sig, None
+
+        spans = self.chunks(raw + 1, CHUNK_CHARS)
+        with ThreadPoolExecutor(self.workers) if self.workers > 1 and len(spans) > 1 else _Serial() as pool:
+            for s, e, payload, counts in pool.map(work, spans):
+                store.append(s, payload, counts)
+                progress(e - s)
+        store.close()
+        return lens, keys, store
+
+    # --- phase 4: candidate pairs -----------------------------------------------------------
+    def candidates(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """Pairs ``(left, right)``, left < right, sharing a band bucket (without verification: a
+        star per bucket, enough for the union), and the buckets too big for all pairs."""
+        n = len(keys)
+        lefts, rights, big = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], []
+        if n < 2:
+            return lefts[0], rights[0], big
+        for band in range(keys.shape[1]):
+            order = np.argsort(keys[:, band], kind="stable")
+            k = keys[order, band]
+            head = np.r_[True, k[1:] != k[:-1]]
+            gstart = np.flatnonzero(head)
+            gsize = np.diff(np.r_[gstart, n])
+            gid = np.cumsum(head) - 1
+            size = gsize[gid]
+            if not self.verify:
+                member = ~head & (size > 1)
+                lefts.append(order[gstart[gid[member]]])
+                rights.append(order[member])
+                continue
+            pos = np.flatnonzero((size > 1) & (size <= MAX_BUCKET_PAIRS))
+            after = gstart[gid[pos]] + size[pos] - pos - 1
+            lefts.append(order[np.repeat(pos, after)])
+            rights.append(order[_segments(pos + 1, after)])
+            big.extend(np.sort(order[gstart[g]: gstart[g] + gsize[g]])
+                       for g in np.flatnonzero(gsize > MAX_BUCKET_PAIRS))
+        pair = np.sort(np.concatenate(lefts).astype(np.int64) * n + np.concatenate(rights))
+        pair = pair[np.r_[True, pair[1:] != pair[:-1]]] if len(pair) else pair
+        unique_big = list({members.tobytes(): members for members in big}.values())  # same bucket, many bands
+        return pair // n, pair % n, unique_big
+
+    def _leader_edges(self, members: np.ndarray, sim: Callable[[np.ndarray, np.ndarray], np.ndarray]
+                      ) -> tuple[np.ndarray, np.ndarray, int]:
+        """A bucket too big for all pairs: its first member leads and is verified against every
+        other member; those it does not match go on under the next leader."""
+        lefts, rights, tried = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], 0
+        rest = members
+        while len(rest) > 1:
+            leader, others = rest[0], rest[1:]
+            ok = sim(np.full(len(others), leader), others) >= self.threshold
+            tried += len(others)
+            lefts.append(np.full(int(ok.sum()), leader))
+            rights.append(others[ok])
+            rest = others[~ok]
+        return np.concatenate(lefts), np.concatenate(rights), tried
+
+    # --- phase 5: similarity of pairs -------------------------------------------------------
+    def similarity(self, store: "_Sketches", left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Per pair of rows: the exact Jaccard of the shingle sets when verifying, else the
+        MinHash estimate (the fraction of equal signature values)."""
+        out = np.empty(len(left), dtype=np.float64)
+        if self.verify:
+            size = np.diff(store.offsets)
+            for s, e in self.chunks(size[left] + size[right] + 1, PAIR_BATCH):
+                out[s:e] = jaccard_sets(store.values, store.offsets, left[s:e], right[s:e])
+        else:
+            for s, e in self.chunks(np.full(len(left), self.num_perm), PAIR_BATCH):
+                out[s:e] = (store.values[left[s:e]] == store.values[right[s:e]]).mean(axis=1)
+        return out
+
+    # --- all together -----------------------------------------------------------------------
+    def run(self, texts: pl.Series, spill: Path, progress: Callable[[int], None] = lambda n: None
+            ) -> "MinHashResult":
+        """Deduplicate raw ``texts`` (nulls allowed), spilling sketches under ``spill``. Texts
+        empty after normalization are never duplicates."""
+        from curate_dedup._common import connected_components, pick_per_component
+
+        lens, keys, store = self.band_keys(texts, spill, progress)
+        rows = np.flatnonzero(lens > 0)
+        left, right, big = self.candidates(keys[rows])
+        del keys
+        left, right = rows[left], rows[right]
+        n_candidates = len(left)
+
+        def sim(lft: np.ndarray, rgt: np.ndarray) -> np.ndarray:
+            return self.similarity(store, lft, rgt)
+
+        if self.verify:
+            ok = sim(left, right) >= self.threshold
+            left, right = left[ok], right[ok]
+            for members in big:
+                el, er, tried = self._leader_edges(rows[members], sim)
+                left, right = np.r_[left, el], np.r_[right, er]
+                n_candidates += tried
+        labels = connected_components(len(texts), left, right)
+        kept = pick_per_component(labels)
+        similarity = np.ones(len(texts))
+        dup = np.flatnonzero(kept != np.arange(len(texts)))
+        similarity[dup] = sim(dup, kept[dup])
+        store.release()
+        return MinHashResult(kept, similarity, lens == 0, n_candidates, len(left))
+
+
+class _Serial:
+    """A stand-in for a thread pool that maps in the calling thread."""
+
+    def __enter__(self) -> "_Serial":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    @staticmethod
+    def map(fn: Callable, items: list) -> Iterator:
+        return map(fn, items)
+
+
+class _Sketches:
+    """Per-document sketches written chunk by chunk to one file and read back as a memmap:
+    sorted unique shingle keys (CSR, with ``offsets``) or ``(n, num_perm)`` signatures."""
+
+    def __init__(self, path: Path, n_docs: int, num_perm: int, sets: bool):
+        self.path, self.n_docs, self.num_perm, self.sets = path, n_docs, num_perm, sets
+        self.file = path.open("wb")
+        self.counts = np.zeros(n_docs, dtype=np.int64) if sets else None
+        self.values: np.ndarray = np.zeros(0, dtype=U64)
+        self.offsets = np.zeros(n_docs + 1, dtype=np.int64)
+
+    def append(self, start: int, payload: np.ndarray, counts: np.ndarray | None) -> None:
+        np.ascontiguousarray(payload).tofile(self.file)
+        if counts is not None:
+            self.counts[start:start + len(counts)] = counts
+
+    def close(self) -> None:
+        self.file.close()
+        if self.sets:
+            np.cumsum(self.counts, out=self.offsets[1:])
+            total = int(self.offsets[-1])
+            self.values = np.memmap(self.path, dtype=U64, mode="r", shape=(total,)) if total else self.values
+        else:
+            shape = (self.n_docs, self.num_perm)
+            self.values = (np.memmap(self.path, dtype=np.uint32, mode="r", shape=shape) if self.n_docs
+                           else np.zeros(shape, dtype=np.uint32))
+
+    def release(self) -> None:
+        self.values = np.zeros(0, dtype=U64)
+        self.path.unlink(missing_ok=True)
+
+
+@dataclass
+class MinHashResult:
+    kept: np.ndarray  # row kept for each row (itself when not a duplicate)
+    similarity: np.ndarray  # Jaccard (exact or estimated) to the kept row
+    empty: np.ndarray  # rows whose text is empty after normalization
+    candidate_pairs: int
+    duplicate_edges: int

@@ -1,0 +1,90 @@
+"""`dedup.minhash`: near-duplicate removal by MinHash + LSH over word or character n-grams."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import polars as pl
+from pydantic import Field, model_validator
+
+from curate.component import Dedup, Params
+from curate.formats import text_columns_needed
+from curate_dedup._common import read_text, result_frame, scratch_dir
+
+
+class MinHashParams(Params):
+    column: str = Field("prompt", description="Text to compare: a column (messages are rendered as `role: content` "
+                                            "lines), or `prompt`, `response` or `conversation`.")
+    shingle: Literal["word", "char"] = Field("word", description="Shingles are word n-grams or character n-grams.")
+    ngram: int = Field(5, ge=1, le=64, description="Shingle size n (words or characters). A text shorter than "
+                                                   "n is one shingle. Typical: 5 words, or 5-9 characters.")
+    num_perm: int = Field(128, ge=2, le=4096, description="Number of MinHash permutations (signature length).")
+    threshold: float = Field(0.8, gt=0, lt=1, description="Jaccard similarity of the shingle sets at or above "
+                                                          "which two texts are duplicates. Sets `bands` x `rows` "
+                                                          "unless given, and is the cut-off of `verify`.")
+    bands: int | None = Field(None, ge=1, description="LSH bands. Default: derived from `threshold` (with `rows`).")
+    rows: int | None = Field(None, ge=1, description="Signature values per band. Give with `bands`; "
+                                                     "`bands * rows` must not exceed `num_perm`.")
+    false_positive_weight: float = Field(0.5, ge=0, description="Weight of false positives when deriving bands x rows "
+                                                                "from `threshold`.")
+    false_negative_weight: float = Field(0.5, ge=0, description="Weight of false negatives when deriving bands x rows "
+                                                                "from `threshold`.")
+    verify: bool = Field(True, description="Check every LSH candidate pair by the exact Jaccard of its shingle sets "
+                                           "and keep only pairs at or above `threshold`. Off: every pair sharing a "
+                                           "band is a duplicate (faster, some false positives).")
+    lowercase: bool = Field(True, description="Compare case-insensitively.")
+    strip_punctuation: bool = Field(True, description="Treat punctuation and symbols as spaces.")
+    seed: int = Field(42, description="Seed of the permutations (results are deterministic for a seed).")
+
+    @model_validator(mode="after")
+    def _bands_rows(self) -> "MinHashParams":
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("give both `bands` and `rows`, or neither (to derive them from `threshold`)")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands x rows ({self.bands} x {self.rows} = {self.bands * self.rows}) exceeds "
+                             f"num_perm ({self.num_perm})")
+        if self.false_positive_weight + self.false_negative_weight == 0:
+            raise ValueError("false_positive_weight and false_negative_weight cannot both be 0")
+        return self
+
+
+class MinHashDedup(Dedup):
+    """Remove near-duplicate texts (MinHash + LSH on n-gram shingles; the first of each cluster is kept)."""
+
+    name = "dedup.minhash"
+    Params = MinHashParams
+
+    def input_columns(self) -> list[str | tuple[str, ...]]:
+        return ["id", *text_columns_needed(self.params.column)]
+
+    def bands_rows(self) -> tuple[int, int]:
+        """The LSH banding used: as given, or the optimum for ``threshold``."""
+        from curate_dedup._minhash_core import optimal_params
+
+        p = self.params
+        if p.bands is not None:
+            return p.bands, p.rows
+        return optimal_params(p.threshold, p.num_perm, p.false_positive_weight, p.false_negative_weight)
+
+    def find_duplicates(self, df: pl.DataFrame) -> pl.DataFrame:
+        from curate_dedup._minhash_core import MinHashLSH
+
+        p = self.params
+        stage = self.ctx.stage_id if self.ctx else self.name
+        texts = read_text(df, p.column, stage)
+        ids = df["id"] if "id" in df.columns else pl.Series("id", np.arange(df.height)).cast(pl.Utf8)
+        bands, rows = self.bands_rows()
+        lsh = MinHashLSH(kind=p.shingle, ngram=p.ngram, num_perm=p.num_perm, bands=bands, rows=rows, seed=p.seed,
+                         threshold=p.threshold, verify=p.verify, lowercase=p.lowercase,
+                         strip_punctuation=p.strip_punctuation)
+        with scratch_dir(self.ctx, "minhash") as spill:
+            found = lsh.run(texts, spill)
+        if self.ctx is not None:
+            self.ctx.count("empty_texts", int(found.empty.sum()))
+            self.ctx.count("candidate_pairs", found.candidate_pairs)
+            self.ctx.count("duplicate_pairs", found.duplicate_edges)
+            self.ctx.log.info("%s: %d bands x %d rows, %d candidate pairs, %d duplicate pairs", stage, bands, rows,
+                              found.candidate_pairs, found.duplicate_edges)
+        n = df.height
+        return result_frame(ids, np.arange(n), found.kept, found.similarity, n)
