@@ -135,7 +135,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         return EXIT_OK
     from rich.table import Table
 
-    table = Table("kind", "name", "package", "version", "summary")
+    table = Table()
+    for col in ("kind", "name", "package", "version"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("summary", no_wrap=True, overflow="ellipsis")
     for r in rows:
         table.add_row(r["kind"], r["name"], r["package"] or r["plugin"], r["version"] or "", r["summary"])
     out_console.print(table)

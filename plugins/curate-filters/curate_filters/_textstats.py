@@ -36,6 +36,7 @@ WHITESPACE = [c for c in map(chr, range(0x3001)) if c.isspace() and c != " "]
 _MULT = np.uint64(0x100000001B3)         # odd multiplier of the polynomial n-gram hash
 _INVERSE = np.uint64(pow(int(_MULT), -1, 2**64))
 _ROW_MIX = np.uint64(0x9E3779B97F4A7C15)  # spreads row numbers over the 64 bits
+_STRIP = " " + "".join(WHITESPACE)        # what ``str.strip()`` strips
 
 
 def row_mix(rows: np.ndarray) -> np.ndarray:
@@ -44,43 +45,43 @@ def row_mix(rows: np.ndarray) -> np.ndarray:
         return rows.astype(np.uint64) * _ROW_MIX
 
 
-def words(texts: pl.LazyFrame, *, alpha: bool) -> pl.LazyFrame:
-    """One row per word of column ``text``: ``row`` (the text's position), ``chars``, ``hash``
-    and, with ``alpha``, ``alpha`` (the word has a letter)."""
-    word = pl.col("word")
-    extra = [word.str.contains(r"\p{L}").alias("alpha")] if alpha else []
-    return (
-        texts.select(pl.col("text").str.replace_many(WHITESPACE, [" "] * len(WHITESPACE)).str.split(" ").alias("word"))
-        .with_row_index("row")
-        .explode("word")
-        .filter(word != "")
-        .select("row", word.str.len_chars().alias("chars"), word.hash().alias("hash"), *extra)
-    )
-
-
 def lines(texts: pl.LazyFrame) -> pl.LazyFrame:
-    """Per text with a non-blank line: ``row``, ``lines``, ``line_chars``, ``bullet_lines``
-    (starting with one of :data:`BULLETS`), ``ellipsis_lines`` (ending in ``...`` or ``…``),
-    ``dup_lines`` and ``dup_line_chars`` (lines equal to an earlier line of the same text)."""
+    """One row per non-blank line of column ``text`` (stripped of the whitespace ``str.strip()``
+    strips): ``row``, ``chars``, ``bullet`` (starts with one of :data:`BULLETS`), ``ellipsis``
+    (ends in ``...`` or ``…``) and ``repeat`` (equal to an earlier line of the same text)."""
     line = pl.col("line")
     key = line.hash() ^ (pl.col("row").cast(pl.UInt64) * pl.lit(int(_ROW_MIX), pl.UInt64))
     return (
         texts.select(pl.col("text").str.split("\n").alias("line"))
         .with_row_index("row")
         .explode("line")
-        .with_columns(line.str.strip_chars())
+        .with_columns(line.str.strip_chars(_STRIP))
         .filter(line != "")
-        .with_columns(line.str.len_chars().alias("chars"), (~key.is_first_distinct()).alias("repeat"))
-        .group_by("row")
-        .agg(
-            lines=pl.len(),
-            line_chars=pl.col("chars").sum(),
-            bullet_lines=line.str.slice(0, 1).is_in(list(BULLETS)).sum(),
-            ellipsis_lines=(line.str.ends_with("...") | line.str.ends_with("…")).sum(),
-            dup_lines=pl.col("repeat").sum(),
-            dup_line_chars=pl.col("chars").filter(pl.col("repeat")).sum(),
+        .select(
+            "row",
+            line.str.len_chars().alias("chars"),
+            line.str.slice(0, 1).is_in(list(BULLETS)).alias("bullet"),
+            (line.str.ends_with("...") | line.str.ends_with("…")).alias("ellipsis"),
+            (~key.is_first_distinct()).alias("repeat"),
         )
     )
+
+
+def line_sums(table: pl.DataFrame, n_rows: int) -> dict[str, np.ndarray]:
+    """Per text, from a :func:`lines` table: ``lines``, ``line_chars``, ``bullet_lines``,
+    ``ellipsis_lines``, ``dup_lines`` and ``dup_line_chars`` (0 for a text without lines)."""
+    rows = table["row"].to_numpy().astype(np.intp)
+    chars = table["chars"].to_numpy().astype(np.float64)
+    repeat = table["repeat"].to_numpy()
+    bullet, ellipsis = table["bullet"].to_numpy(), table["ellipsis"].to_numpy()
+    return {
+        "lines": np.bincount(rows, minlength=n_rows).astype(np.float64),
+        "line_chars": np.bincount(rows, weights=chars, minlength=n_rows),
+        "bullet_lines": np.bincount(rows[bullet], minlength=n_rows).astype(np.float64),
+        "ellipsis_lines": np.bincount(rows[ellipsis], minlength=n_rows).astype(np.float64),
+        "dup_lines": np.bincount(rows[repeat], minlength=n_rows).astype(np.float64),
+        "dup_line_chars": np.bincount(rows[repeat], weights=chars[repeat], minlength=n_rows),
+    }
 
 
 def normalized_words(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -92,70 +93,294 @@ def normalized_words(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     return words["row"].to_numpy().astype(np.int64), words["word"].hash().to_numpy()
 
 
-def per_row(table: pl.DataFrame, n_rows: int) -> dict[str, np.ndarray]:
-    """The columns of a per-row table (with ``row``) as arrays over all ``n_rows`` texts (0 where
-    a text has no entry)."""
-    rows = table["row"].to_numpy()
-    out = {}
-    for name in table.columns:
-        if name != "row":
-            out[name] = np.zeros(n_rows)
-            out[name][rows] = table[name].to_numpy()
+class Workspace:
+    """Arrays reused from one piece of text to the next. Fresh memory costs a page fault per
+    4 KiB when first written, a large share of the work on arrays this size; arrays handed out
+    under a name are overwritten when that name is asked for again."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def __call__(self, name: str, size: int, dtype: type | np.dtype) -> np.ndarray:
+        array = self._arrays.get(name)
+        if array is None or array.dtype != np.dtype(dtype) or len(array) < size:
+            array = self._arrays[name] = np.empty(size + size // 4, dtype=dtype)
+        return array[:size]
+
+    def arange(self, size: int, dtype: type | np.dtype = np.intp) -> np.ndarray:
+        """``0 .. size - 1`` (not to be written to)."""
+        array = self._arrays.get(f"arange.{np.dtype(dtype)}")
+        if array is None or len(array) < size:
+            array = self._arrays[f"arange.{np.dtype(dtype)}"] = np.arange(size + size // 4, dtype=dtype)
+        return array[:size]
+
+
+def _whitespace(data: np.ndarray, unicode: np.ndarray | None, work: Workspace) -> np.ndarray:
+    """Per byte of the UTF-8 ``data``: whether it belongs to a character ``str.isspace()``
+    accepts. ``unicode``: the positions of the bytes that may start a character outside ASCII
+    (None: all of them)."""
+    ws = np.less_equal(data, 32, out=work("ws", len(data), bool))
+    scratch = work("bytes", len(data), bool)
+    low = np.flatnonzero(np.less(data, 32, out=scratch))  # mostly newlines
+    ws[low] = _ASCII_SPACE[data[low]]
+    if unicode is None:
+        lead = np.subtract(data, 0xC2, out=work("lead", len(data), np.uint8))
+        unicode = np.flatnonzero(np.less(lead, 0xE4 - 0xC2, out=scratch))  # lead bytes C2..E3
+    else:
+        unicode = unicode[(data[unicode] - np.uint8(0xC2)) < 0xE4 - 0xC2]
+    if len(unicode):
+        # U+0085 and U+00A0 (C2 85, C2 A0); U+1680 (E1 9A 80); U+2000-U+200A, U+2028, U+2029,
+        # U+202F (E2 80 xx); U+205F (E2 81 9F); U+3000 (E3 80 80)
+        at = unicode[unicode + 2 < len(data)]
+        lead, b1, b2 = data[at], data[at + 1], data[at + 2]
+        two = (lead == 0xC2) & ((b1 == 0x85) | (b1 == 0xA0))
+        three = (((lead == 0xE1) & (b1 == 0x9A) & (b2 == 0x80))
+                 | ((lead == 0xE2) & (b1 == 0x80) & ((b2 <= 0x8A) | (b2 == 0xA8) | (b2 == 0xA9) | (b2 == 0xAF)))
+                 | ((lead == 0xE2) & (b1 == 0x81) & (b2 == 0x9F))
+                 | ((lead == 0xE3) & (b1 == 0x80) & (b2 == 0x80)))
+        for offset, where in ((0, two | three), (1, two | three), (2, three)):
+            ws[at[where] + offset] = True
+    return ws
+
+
+_ASCII_SPACE = np.array([chr(i).isspace() for i in range(32)])
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The integers of the ranges ``starts[i]:ends[i]``, one range after the other."""
+    sizes = ends - starts
+    keep = sizes > 0
+    starts, ends, sizes = starts[keep], ends[keep], sizes[keep]
+    steps = np.ones(int(sizes.sum()), dtype=np.intp)
+    if len(steps):
+        steps[0] = starts[0]
+        steps[np.cumsum(sizes)[:-1]] = starts[1:] - ends[:-1] + 1  # from one range to the next
+    return np.cumsum(steps)
+
+
+def _continuation_bytes(at: np.ndarray, starts: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """For each run of ``length`` bytes from ``starts``, its UTF-8 continuation bytes
+    (``10xxxxxx``): its bytes minus its characters. ``at``: 8-byte reads from any offset."""
+    out = np.zeros(len(starts), dtype=np.int64)
+    todo = np.arange(len(starts))
+    offset = 0
+    while len(todo):
+        part = at[starts[todo] + offset] & _LOW_BYTES[np.minimum(length[todo] - offset, 8)]
+        out[todo] += np.bitwise_count(part & ~(part << np.uint64(1)) & _CONTINUATION)
+        offset += 8
+        todo = todo[length[todo] > offset]
     return out
+
+
+_PAD = 16  # spaces after the last text: every word can be read 8 bytes at a time
+_LOW_BYTES = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [2**64 - 1], dtype=np.uint64)
+_CONTINUATION = np.uint64(0x8080808080808080)
+_H1, _H2, _H3 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
 
 @dataclass
 class Words:
-    """A :func:`words` table as arrays: ``rows`` (ascending), ``chars``, ``hashes`` and, when
-    asked for, ``alpha``."""
+    """The words of a batch of texts (``str.split()``), in order, as arrays: ``rows``
+    (ascending), ``hashes`` (64 bits, equal for equal words), ``chars`` (each word's
+    characters), ``starts``/``ends`` (its bytes in ``data``, the texts' UTF-8 joined by
+    ``"\\n"``), with ``text_starts`` (where each text starts in ``data``)."""
 
+    texts: pl.Series
     rows: np.ndarray
-    chars: np.ndarray
     hashes: np.ndarray
-    alpha: np.ndarray | None = None
+    chars: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    text_starts: np.ndarray
+    _groups: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    _work: Workspace | None = None
+    _char_sum: np.ndarray | None = None
+    _bounds: np.ndarray | None = None
 
     @classmethod
-    def of(cls, table: pl.DataFrame) -> "Words":
-        return cls(table["row"].to_numpy().astype(np.int64), table["chars"].to_numpy().astype(np.int64),
-                   table["hash"].to_numpy(), table["alpha"].to_numpy() if "alpha" in table.columns else None)
+    def of(cls, texts: pl.Series, non_ascii: np.ndarray | None = None, work: Workspace | None = None) -> "Words":
+        """Split ``texts`` (no nulls) into words. ``non_ascii``: the texts holding a character
+        outside ASCII (computed when not given); the others are cheaper to read. ``work``:
+        where the arrays go (the words are valid until ``work`` is used for other texts).
 
-    def where(self, keep: np.ndarray) -> "Words":
-        return Words(self.rows[keep], self.chars[keep], self.hashes[keep],
-                     None if self.alpha is None else self.alpha[keep])
+        The texts are read as one buffer of bytes: words are the runs of bytes that are not
+        whitespace; a word's hash mixes its bytes read 8 at a time."""
+        work = Workspace() if work is None else work
+        n_rows = len(texts)
+        if non_ascii is None:
+            non_ascii = (texts.str.len_bytes() != texts.str.len_chars()).to_numpy()
+        lengths = texts.str.len_bytes().to_numpy().astype(np.int64)
+        text_starts = np.ones(n_rows + 1, dtype=np.int64)
+        np.cumsum(lengths + 1, out=text_starts[1:])
+        text_starts[1:] += 1  # text r is data[text_starts[r]:text_starts[r + 1] - 1]
+        size = int(text_starts[-1]) - 1
+        data = work("data", size + _PAD, np.uint8)
+        data[0] = 10
+        data[size:] = 32
+        if n_rows:
+            joined = texts.str.join("\n").cast(pl.Binary).item()
+            data[1:size] = np.frombuffer(joined, dtype=np.uint8)
+            del joined
+        wide_rows = np.flatnonzero(non_ascii)
+        if not len(wide_rows):
+            ws = _whitespace(data, np.zeros(0, dtype=np.intp), work)
+        elif len(wide_rows) > n_rows // 4:
+            ws = _whitespace(data, None, work)
+        else:
+            ws = _whitespace(data, _ranges(text_starts[wide_rows], text_starts[wide_rows + 1]), work)
+        # a word starts after a whitespace byte followed by another, and ends before the reverse
+        # (data starts and ends with whitespace)
+        edge = np.greater(ws[:-1], ws[1:], out=work("bytes", len(data) - 1, bool))
+        starts = np.flatnonzero(edge)
+        starts += 1
+        ends = np.flatnonzero(np.less(ws[:-1], ws[1:], out=edge))
+        ends += 1
+        count = len(starts)
+        bounds = np.searchsorted(starts, text_starts)
+        rows = work("rows", count, np.uint32)
+        rows[:] = 0
+        firsts = bounds[1:-1]
+        np.add.at(rows, firsts[firsts < count], 1)
+        np.cumsum(rows, out=rows)
+
+        # 8 bytes from any offset (little-endian); reads past a word are masked off
+        at = np.ndarray(shape=(len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))
+        length = np.subtract(ends, starts, out=work("length", count, np.int64))
+        scratch = work("scratch", count, np.uint64)
+        with np.errstate(over="ignore"):
+            hashes = at[starts]
+            shorter = np.minimum(length, 8, out=scratch.view(np.int64))
+            hashes &= np.take(_LOW_BYTES, shorter, out=work("mask", count, np.uint64), mode="wrap")
+            chars = length
+            if len(wide_rows):
+                wide = _ranges(bounds[wide_rows], bounds[wide_rows + 1])
+                chars = work("chars", count, np.int64)
+                chars[:] = length
+                chars[wide] -= _continuation_bytes(at, starts[wide], length[wide])
+            longer = np.flatnonzero(length > 8)
+            offset = 8
+            while len(longer):
+                part = at[starts[longer] + offset]
+                part &= _LOW_BYTES.take(np.minimum(length[longer] - offset, 8))
+                hashes[longer] = hashes[longer] * _MULT + part * _H1
+                offset += 8
+                longer = longer[length[longer] > offset]
+            hashes ^= np.multiply(length.view(np.uint64), _H2, out=scratch)  # "a\0" is not "a"
+            hashes *= _H1
+            hashes ^= np.right_shift(hashes, np.uint64(32), out=scratch)
+            hashes *= _H3
+            hashes ^= np.right_shift(hashes, np.uint64(29), out=scratch)
+        return cls(texts, rows, hashes, chars, starts, ends, text_starts, _bounds=bounds, _work=work)
+
+    def strings(self, index: np.ndarray) -> pl.Series:
+        """The words at ``index``, as text."""
+        rows = self.rows[index]
+        offsets = self.starts[index] - self.text_starts[rows]
+        return (self.texts.cast(pl.Binary).gather(rows)
+                .bin.slice(pl.Series(offsets), pl.Series(self.ends[index] - self.starts[index]))
+                .cast(pl.String))
+
+    def char_sum(self) -> np.ndarray:
+        """``char_sum[i]``: the characters of the words before word ``i`` (``len + 1`` values)."""
+        if self._char_sum is None:
+            self._char_sum = np.zeros(len(self.chars) + 1, dtype=np.int64)
+            np.cumsum(self.chars, out=self._char_sum[1:], dtype=np.int64)
+        return self._char_sum
+
+    def bounds(self, n_rows: int) -> np.ndarray:
+        """``bounds[r]:bounds[r + 1]``: the words of row ``r`` (``rows`` ascend)."""
+        if self._bounds is None or len(self._bounds) != n_rows + 1:
+            self._bounds = np.searchsorted(self.rows, np.arange(n_rows + 1, dtype=self.rows.dtype))
+        return self._bounds
+
+    def groups(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The words ordered by hash, equal words adjacent (then by position): ``order``
+        (their positions), ``boundary`` (for each of the ``len + 1`` gaps in that order, whether
+        a new word starts there) and ``rows`` (the row of each, in that order)."""
+        if self._groups is None:
+            work = self._work or Workspace()
+            order, boundary = _sort_groups(self.hashes, work=work)
+            self._groups = order, boundary, np.take(self.rows, order, out=work("rows.sorted", len(order), np.uint32))
+        return self._groups
+
+    def repeats(self, *, counts: bool) -> np.ndarray:
+        """For each word, how many times it occurs in its row (``counts``), or whether it
+        occurs more than once."""
+        order, boundary, rows = self.groups()
+        run = boundary.copy()  # runs of one word in one row
+        run[1:-1] |= rows[1:] != rows[:-1]
+        if counts:
+            sizes = np.diff(np.flatnonzero(run))
+            out = np.empty(len(order), dtype=np.int64)
+            out[order] = np.repeat(sizes, sizes)
+        else:
+            out = np.empty(len(order), dtype=bool)
+            out[order] = ~(run[:-1] & run[1:])  # alone: a run starts before and after it
+        return out
 
     def sums(self, n_rows: int) -> dict[str, np.ndarray]:
-        """Per text: ``words``, ``word_chars`` and (with ``alpha``) ``alpha_words``."""
-        out = {name: np.zeros(n_rows) for name in ("words", "word_chars", "alpha_words")}
-        starts = np.flatnonzero(np.diff(self.rows, prepend=-1))  # each row's first word
-        if len(starts):
-            present = self.rows[starts]
-            out["words"][present] = np.diff(starts, append=len(self.rows))
-            out["word_chars"][present] = np.add.reduceat(self.chars, starts)
-            if self.alpha is not None:
-                out["alpha_words"][present] = np.add.reduceat(self.alpha.astype(np.int64), starts)
-        if self.alpha is None:
-            del out["alpha_words"]
+        """Per text: ``words`` and ``word_chars``."""
+        bounds = self.bounds(n_rows)
+        return {"words": np.diff(bounds).astype(np.float64),
+                "word_chars": np.diff(self.char_sum()[bounds]).astype(np.float64)}
+
+    def token_sums(self, n_rows: int, *, alpha: bool, pattern: str | None) -> dict[str, np.ndarray]:
+        """Per text, measured once per distinct word of the batch (words repeat a lot):
+        with ``alpha``, ``alpha_words`` (words with a letter); with ``pattern``,
+        ``pattern_matches`` (the matches of the regex ``pattern`` inside the words: the matches
+        in the whole text when the pattern cannot match whitespace and sees it as a non-word
+        character, as a ``\\b``-delimited word list does)."""
+        out: dict[str, np.ndarray] = {}
+        if not (alpha or pattern) or not len(self.rows):
+            if alpha:
+                out["alpha_words"] = np.zeros(n_rows)
+            if pattern:
+                out["pattern_matches"] = np.zeros(n_rows)
+            return out
+        word = pl.col("word")
+        measured = []
+        if alpha:
+            measured.append((~word.str.contains(r"\p{L}")).cast(pl.Float64).alias("other"))
+        if pattern:
+            measured.append(word.str.count_matches(pattern).cast(pl.Float64).alias("matches"))
+        order, boundary, rows = self.groups()
+        heads = np.flatnonzero(boundary)  # where each distinct word starts in `order`, and the end
+        values = self.strings(order[heads[:-1]]).to_frame("word").select(measured)
+        # the few distinct words that count, and the rows of their occurrences
+        special = np.flatnonzero(values.select(pl.any_horizontal(pl.all() > 0)).to_series().to_numpy())
+        sizes = heads[special + 1] - heads[special]
+        rows = rows[_ranges(heads[special], heads[special + 1])]
+        if alpha:
+            other = np.bincount(rows, weights=np.repeat(values["other"].to_numpy()[special], sizes), minlength=n_rows)
+            out["alpha_words"] = np.diff(self.bounds(n_rows)) - other
+        if pattern:
+            weights = np.repeat(values["matches"].to_numpy()[special], sizes)
+            out["pattern_matches"] = np.bincount(rows, weights=weights, minlength=n_rows)
         return out
 
 
-def _sort_groups(keys: np.ndarray, *, exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def _sort_groups(keys: np.ndarray, *, exact: bool = True, work: Workspace | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Positions of ``keys`` with equal keys adjacent (``order``), and ``boundary``: for each
-    of the ``len + 1`` gaps in that order, whether a new key starts there.
+    of the ``len + 1`` gaps in that order, whether a new key starts there. ``work``: where the
+    arrays go (``order`` and ``boundary`` are valid until ``work`` sorts again).
 
     The keys are sorted once with each key's position packed into their low bits, which groups
     equal keys without an argsort. Keys that differ only in those low bits land in one group;
     ``exact`` checks for that (rare) case and then sorts exactly instead."""
+    work = Workspace() if work is None else work
     size = len(keys)
     low = np.uint64((1 << max(int(size - 1).bit_length(), 1)) - 1)
-    packed = (keys & ~low) | np.arange(size, dtype=np.uint64)
+    packed = np.bitwise_and(keys, ~low, out=work("sort.packed", size, np.uint64))
+    packed |= work.arange(size, np.uint64)
     packed.sort()
-    order = (packed & low).astype(np.intp)
-    boundary = np.ones(size + 1, dtype=bool)
-    high = packed & ~low
-    np.not_equal(high[1:], high[:-1], out=boundary[1:-1])
-    if exact:
-        ordered = keys[order]
-        if (ordered[1:] != ordered[:-1])[~boundary[1:-1]].any():
+    boundary = work("sort.boundary", size + 1, bool)
+    boundary[0] = boundary[-1] = True
+    scratch = work("sort.scratch", size, np.uint64)[:max(size - 1, 0)]
+    np.greater(np.bitwise_xor(packed[1:], packed[:-1], out=scratch), low, out=boundary[1:-1])  # high bits differ
+    packed &= low
+    order = packed.view(np.intp)  # the positions (< 2**63)
+    if exact and size > 1:
+        ordered = np.take(keys, order, out=work("sort.ordered", size, np.uint64), mode="wrap")
+        differ = np.not_equal(ordered[1:], ordered[:-1], out=work("sort.differ", size - 1, bool))
+        if np.greater(differ, boundary[1:-1], out=differ).any():  # differ inside a group
             order = np.argsort(keys, kind="stable")
             ordered = keys[order]
             np.not_equal(ordered[1:], ordered[:-1], out=boundary[1:-1])
@@ -182,56 +407,68 @@ def first_of_each(keys: np.ndarray) -> np.ndarray:
 def occurrences(keys: np.ndarray) -> np.ndarray:
     """For each key, how many times it occurs in ``keys``."""
     order, boundary = _sort_groups(keys)
-    group = np.cumsum(boundary[:-1]) - 1
+    sizes = np.diff(np.flatnonzero(boundary))
     out = np.empty(len(keys), dtype=np.int64)
-    out[order] = np.diff(np.flatnonzero(boundary))[group]
+    out[order] = np.repeat(sizes, sizes)
     return out
 
 
 def ngram_repetition(words: Words, n_rows: int, top: tuple[int, ...], dup: tuple[int, ...],
-                     give_up: Callable[[str, np.ndarray], np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                     give_up: Callable[[str, np.ndarray], np.ndarray] | None = None,
+                     measure: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per row: ``top_<n>`` (characters of the top repeated n-gram, ``count * chars``) for each
     ``n`` in ``top`` and ``dup_<n>`` (characters of words inside repeated n-grams) for each ``n``
     in ``dup``; see the module docstring.
 
-    ``give_up(name, values)``, called after each of them (smaller n first, ``top`` before
-    ``dup``), returns the rows not worth measuring further; their later values are NaN."""
+    ``measure`` (a mask over the rows; default all) says which rows to measure: the others'
+    values are NaN. ``give_up(name, values)``, called after each value (smaller n first,
+    ``top`` before ``dup``), returns the rows not worth measuring further; their later values
+    are NaN."""
     out: dict[str, np.ndarray] = {}
     if not (top or dup):
         return out
-    rows, hashes = words.rows, words.hashes
-    char_sum = np.concatenate([[0], np.cumsum(words.chars)])
-    row_len = np.bincount(rows, minlength=n_rows)
-    row_end = np.cumsum(row_len)[rows]  # one past the last word of each word's row
+    hashes = words.hashes
+    char_sum = words.char_sum()
 
     # Level n keeps the start positions of the n-grams that occur at least twice in their row
-    # (`starts`, ascending) and those n-grams' hashes (`grams`).
-    mix = row_mix(rows)
-    starts = np.arange(len(rows))
-    grams = hashes
-    alive = np.ones(n_rows, dtype=bool)
+    # (`starts`, ascending), their rows (`rows`) and hashes (`grams`). Rows that need no more
+    # measuring (not `alive`) are dropped with the next candidates, the cheapest place.
+    alive = np.ones(n_rows, dtype=bool) if measure is None else measure.copy()
+    stale = not alive.all()
+    starts = rows = grams = None
     for n in range(1, max((*top, *dup)) + 1):
         if n > 1:
-            # candidates: both (n-1)-grams repeat, i.e. starts i and i + 1 are both kept
+            # candidates: both (n-1)-grams repeat, i.e. starts i and i + 1 are both kept; from
+            # n = 3 on the two overlap, so they lie in one row
             keep = np.flatnonzero(starts[1:] == starts[:-1] + 1)
-            keep = keep[row_end[starts[keep]] - starts[keep] >= n]
-            starts, grams = starts[keep], grams[keep]
+            if n == 2:
+                keep = keep[rows[keep] == rows[keep + 1]]
+            if stale:
+                keep = keep[alive[rows[keep]]]
+                stale = False
+            starts, rows = starts[keep], rows[keep]
             with np.errstate(over="ignore"):
-                grams = grams * _MULT + hashes[starts + n - 1]
-        keys = grams ^ (mix if n == 1 else mix[starts])
+                grams = grams[keep] * _MULT + hashes[starts + n - 1]
+            keys = grams ^ row_mix(rows)
         if n in top:
-            count = occurrences(keys)
+            count = words.repeats(counts=True) if n == 1 else occurrences(keys)
             again = count > 1
+        elif n == 1:
+            again = words.repeats(counts=False)
         else:  # a level only reported on must be exact; the others just narrow the candidates
             again = repeated(keys, exact=n in dup)
-        starts, grams = starts[again], grams[again]
+        again = np.flatnonzero(again)
+        if n == 1:
+            starts, rows, grams = again, words.rows[again], hashes[again]
+        else:
+            starts, rows, grams = starts[again], rows[again], grams[again]
         if n in top:
-            # per row, the largest count * characters (rows of `starts` ascend: reduce by segment)
+            # per row, the largest count * characters (`rows` ascend: reduce by segment)
             value = count[again] * (char_sum[starts + n] - char_sum[starts])
             best = np.zeros(n_rows)
             if len(starts):
-                segment = np.flatnonzero(np.concatenate([[True], np.diff(rows[starts]) != 0]))
-                best[rows[starts[segment]]] = np.maximum.reduceat(value, segment)
+                segment = np.flatnonzero(np.concatenate([[True], rows[1:] != rows[:-1]]))
+                best[rows[segment]] = np.maximum.reduceat(value, segment)
             out[f"top_{n}"] = best
         if n in dup:
             # merge the windows [start, start + n) into blocks (windows overlap only inside a row)
@@ -241,15 +478,15 @@ def ngram_repetition(words: Words, n_rows: int, top: tuple[int, ...], dup: tuple
             last[:-1] = first[1:]
             block_start, block_end = starts[first], starts[last] + n
             chars = (char_sum[block_end] - char_sum[block_start]).astype(np.float64)
-            out[f"dup_{n}"] = np.bincount(rows[block_start], weights=chars, minlength=n_rows).astype(np.float64)
+            out[f"dup_{n}"] = np.bincount(rows[first], weights=chars, minlength=n_rows).astype(np.float64)
         for name in (f"top_{n}", f"dup_{n}"):
             if name in out:
                 out[name][~alive] = np.nan
                 if give_up is not None:
-                    alive &= ~give_up(name, out[name])
-        if not alive.all():
-            keep = alive[rows[starts]]
-            starts, grams = starts[keep], grams[keep]
+                    failed = give_up(name, out[name])
+                    if failed.any():
+                        alive &= ~failed
+                        stale = True
     return out
 
 

@@ -4,6 +4,7 @@ threshold as a param; the reason names the first failing rule and the value meas
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
@@ -126,39 +127,55 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-def measure(texts: pl.Series, p: QualityParams, *, every_row: bool) -> pl.DataFrame:
+#: Texts are measured a few MB at a time: the arrays of one piece stay in the CPU caches.
+CHUNK_BYTES = 4 << 20
+
+
+def measure(texts: pl.Series, p: QualityParams, *, every_row: bool,
+            work: _textstats.Workspace | None = None) -> pl.DataFrame:
+    """The stats the enabled rules need, one row per text (null: not measurable); see
+    :func:`_measure`. ``work``: arrays to reuse from one call to the next."""
+    work = _textstats.Workspace() if work is None else work
+    piece = np.cumsum(texts.str.len_bytes().to_numpy(), dtype=np.int64) // CHUNK_BYTES
+    bounds = [0, *(np.flatnonzero(np.diff(piece)) + 1).tolist(), len(texts)]
+    if len(bounds) == 2:
+        return _measure(texts, p, every_row=every_row, work=work)
+    return pl.concat([_measure(texts.slice(a, b - a), p, every_row=every_row, work=work)
+                      for a, b in zip(bounds, bounds[1:])])
+
+
+def _measure(texts: pl.Series, p: QualityParams, *, every_row: bool, work: _textstats.Workspace) -> pl.DataFrame:
     """The stats the enabled rules need, one row per text (null: not measurable).
 
-    The n-gram stats, the costliest, are computed only for texts that pass every other rule
-    unless ``every_row``."""
+    Each text is split into words once; every word-based stat comes from that one table, and
+    what depends only on a word (letters, stop words) is measured once per distinct word of the
+    batch. The n-gram stats, the costliest, are computed only for texts that pass every other
+    rule unless ``every_row``, and a text stops being measured at its first failing n-gram rule
+    (the reason names only the first failure)."""
     enabled = rules(p)
     needed = {r.stat for r in enabled}
     n_rows = len(texts)
-    source = texts.to_frame("text").lazy()
     text = pl.col("text")
-    counts = {}
-    if "symbol_word_ratio" in needed:
-        counts["symbols"] = text.str.count_matches(_SYMBOLS)
-    if "stop_words" in needed:
-        counts["stop_words"] = text.str.count_matches(r"(?i)\b(?:" + "|".join(map(re.escape, p.stop_words)) + r")\b")
-    queries = {"words": _textstats.words(source, alpha="alpha_words_ratio" in needed)}
-    if counts:
-        queries["counts"] = source.select(**counts)
+    frame = texts.to_frame("text")
+    lines = None
     if needed & {"bullet_lines_ratio", "ellipsis_lines_ratio", "dup_line_ratio", "dup_line_char_ratio"}:
-        queries["lines"] = _textstats.lines(source)
-    found = dict(zip(queries, pl.collect_all(list(queries.values()))))  # in parallel
-
-    words = _textstats.Words.of(found["words"])
+        lines = _textstats.lines(frame.lazy()).collect(background=True)  # meanwhile, the words
+    per_text = frame.select((text.str.len_bytes() != text.str.len_chars()).alias("non_ascii"),
+                            *([text.str.count_matches(_SYMBOLS).alias("symbols")] if "symbol_word_ratio" in needed else []))
+    words = _textstats.Words.of(texts, per_text["non_ascii"].to_numpy(), work)
     w = words.sums(n_rows)
     stats = {"words": w["words"], "mean_word_length": _ratio(w["word_chars"], w["words"])}
-    if "symbols" in counts:
-        stats["symbol_word_ratio"] = _ratio(found["counts"]["symbols"].to_numpy().astype(np.float64), w["words"])
-    if "stop_words" in counts:
-        stats["stop_words"] = found["counts"]["stop_words"].to_numpy().astype(np.float64)
-    if "alpha_words" in w:
-        stats["alpha_words_ratio"] = _ratio(w["alpha_words"], w["words"])
-    if "lines" in found:
-        lines = _textstats.per_row(found["lines"], n_rows)
+    if "symbol_word_ratio" in needed:
+        stats["symbol_word_ratio"] = _ratio(per_text["symbols"].to_numpy().astype(np.float64), w["words"])
+    # A stop word never holds whitespace, so its whole-word matches lie inside single words.
+    stop = (r"(?i)\b(?:" + "|".join(map(re.escape, p.stop_words)) + r")\b") if "stop_words" in needed else None
+    tokens = words.token_sums(n_rows, alpha="alpha_words_ratio" in needed, pattern=stop)
+    if "pattern_matches" in tokens:
+        stats["stop_words"] = tokens["pattern_matches"]
+    if "alpha_words" in tokens:
+        stats["alpha_words_ratio"] = _ratio(tokens["alpha_words"], w["words"])
+    if lines is not None:
+        lines = _textstats.line_sums(lines.fetch_blocking(), n_rows)
         stats["bullet_lines_ratio"] = _ratio(lines["bullet_lines"], lines["lines"])
         stats["ellipsis_lines_ratio"] = _ratio(lines["ellipsis_lines"], lines["lines"])
         stats["dup_line_ratio"] = _ratio(lines["dup_lines"], lines["lines"])
@@ -167,12 +184,13 @@ def measure(texts: pl.Series, p: QualityParams, *, every_row: bool) -> pl.DataFr
     top = tuple((p.max_top_ngram_char_ratio or {}).keys())
     dup = tuple((p.max_dup_ngram_char_ratio or {}).keys())
     if top or dup:
-        pending = np.ones(n_rows, dtype=bool)
+        pending = None
         cheap = [r for r in enabled if r.stat in stats]
         if cheap and not every_row:
-            reason = _common.first_reason((r.failed(), r.reason()) for r in cheap)
-            pending = _frame(stats).select(reason.is_null()).to_series().to_numpy()
-            words = words.where(pending[words.rows])
+            pending = np.ones(n_rows, dtype=bool)
+            for r in cheap:  # as the reason does: null (NaN) passes
+                value = stats[r.stat]
+                pending &= ~(value < r.threshold if r.op == "<" else value > r.threshold)
         thresholds = {**{f"top_{n}": t for n, t in (p.max_top_ngram_char_ratio or {}).items()},
                       **{f"dup_{n}": t for n, t in (p.max_dup_ngram_char_ratio or {}).items()}}
 
@@ -183,13 +201,10 @@ def measure(texts: pl.Series, p: QualityParams, *, every_row: bool) -> pl.DataFr
         def give_up(name: str, chars: np.ndarray) -> np.ndarray:  # failed already: stop measuring
             return ratio(name, chars) > thresholds[name]
 
-        grams = _textstats.ngram_repetition(words, n_rows, top, dup, None if every_row else give_up)
+        grams = _textstats.ngram_repetition(words, n_rows, top, dup, None if every_row else give_up, pending)
         for name, chars in grams.items():
             kind, n = name.split("_")
             stats[f"{kind}_{n}gram_char_ratio"] = ratio(name, chars)
-        for key in stats:
-            if key.endswith("gram_char_ratio"):
-                stats[key][~pending] = np.nan  # not measured: an earlier rule failed
     return _frame({k: v for k, v in stats.items() if k in needed})
 
 
@@ -215,6 +230,13 @@ class QualityFilter(Filter):
             cols += [STATS_PREFIX + r.stat for r in self._unique_stats()]
         return cols
 
+    def _work(self) -> _textstats.Workspace:
+        """Arrays kept from one batch to the next (one set per thread)."""
+        local = self.__dict__.setdefault("_local", threading.local())
+        if not hasattr(local, "work"):
+            local.work = _textstats.Workspace()
+        return local.work
+
     def _unique_stats(self) -> list[Rule]:
         seen: dict[str, Rule] = {}
         for r in rules(self.params):
@@ -224,13 +246,20 @@ class QualityFilter(Filter):
     def annotate(self, df: pl.DataFrame) -> pl.DataFrame:
         if not self.params.write_stats:
             return df
-        stats = measure(_common.text(df, self.params.column, self), self.params, every_row=True)
+        stats = measure(_common.text(df, self.params.column, self), self.params, every_row=True, work=self._work())
         return df.with_columns(stats.select(pl.all().name.prefix(STATS_PREFIX)))
 
     def drop_reason(self, df: pl.DataFrame) -> pl.Series:
         if self.params.write_stats:
             stats = df.select(pl.col(STATS_PREFIX + r.stat).alias(r.stat) for r in self._unique_stats())
         else:
-            stats = measure(_common.text(df, self.params.column, self), self.params, every_row=False)
-        reason = _common.first_reason((r.failed(), r.reason()) for r in rules(self.params))
-        return stats.select(reason.alias("reason")).to_series()
+            stats = measure(_common.text(df, self.params.column, self), self.params, every_row=False,
+                            work=self._work())
+        enabled = rules(self.params)
+        reason = _common.first_reason((r.failed(), r.reason()) for r in enabled)
+        # the reason (formatted text) only for the rows that fail a rule
+        failing = stats.with_row_index("_row").filter(pl.any_horizontal(r.failed() for r in enabled))
+        out = pl.Series("reason", [None] * stats.height, dtype=pl.String)
+        if failing.height:
+            out = out.scatter(failing["_row"], failing.select(reason).to_series())
+        return out
