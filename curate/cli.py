@@ -135,12 +135,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         return EXIT_OK
     from rich.table import Table
 
+    cells = [(r["kind"], r["name"], r["package"] or r["plugin"], r["version"] or "", r["summary"]) for r in rows]
     table = Table()
-    for col in ("kind", "name", "package", "version"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("summary", no_wrap=True, overflow="ellipsis")
-    for r in rows:
-        table.add_row(r["kind"], r["name"], r["package"] or r["plugin"], r["version"] or "", r["summary"])
+    for i, col in enumerate(("kind", "name", "package", "version")):
+        table.add_column(col, no_wrap=True, min_width=max([len(col)] + [len(c[i]) for c in cells]))
+    table.add_column("summary", overflow="fold")
+    for cell in cells:
+        table.add_row(*cell)
     out_console.print(table)
     for name, error in failed.items():
         err_console.print(f"plugin {name!r} failed to load: {error}", markup=False)
