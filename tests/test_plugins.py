@@ -1,7 +1,6 @@
 """Plugin loading: entry points, environment switches, failing plugins, temporary plugins."""
 
 import importlib.metadata as md
-import sys
 import types
 
 import pytest

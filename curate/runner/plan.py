@@ -13,7 +13,6 @@ from curate.component import Component, Dedup, Reader, StageContext, Writer
 from curate.engine import Engine
 from curate.errors import RecipeError, UserInputError
 from curate.recipe import Recipe
-from curate.recipe.yaml_loader import render_path
 from curate.registry import Registry
 from curate.runner.fingerprint import fingerprint
 
@@ -154,4 +153,4 @@ def describe_stage(planned: PlannedStage) -> str:
     return f"{planned.id} ({planned.component.name}, {kind})"
 
 
-__all__ = ["Plan", "PlannedStage", "build_plan", "stage_context", "render_path", "ID_COLUMN"]
+__all__ = ["Plan", "PlannedStage", "build_plan", "stage_context", "describe_stage", "ID_COLUMN"]

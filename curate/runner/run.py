@@ -24,7 +24,7 @@ from curate.engines.cache import CachedEngine
 from curate.errors import CurateError, DataError, StageFailure, UserInputError
 from curate.recipe import Recipe, load_recipe
 from curate.runner.checkpoint import read_json, write_json, write_parquet
-from curate.runner.executor import Executor, LocalExecutor, as_output, concat
+from curate.runner.executor import Executor, LocalExecutor, concat
 from curate.runner.plan import ID_COLUMN, Plan, PlannedStage, build_plan, stage_context
 from curate.runner.progress import StageProgress, progress_display
 
