@@ -93,7 +93,7 @@ class Runner:
         if not meta or meta.get("fingerprint") != st.fingerprint:
             return None
         comp = st.component
-        if not isinstance(comp, Writer) and not (self.run_dir / "stages" / st.dir_name / "output.parquet").exists():
+        if not isinstance(comp, Writer) and not self._output_path(st).exists():
             return None
         if isinstance(comp, Writer):
             ctx = stage_context(self.recipe, st, self.run_dir)
@@ -113,21 +113,21 @@ class Runner:
         stats: dict[str, StageStats] = {}
         outputs: dict[str, pl.DataFrame] = {}
         df: pl.DataFrame | None = None
+        loaded_from = -1  # index of the stage whose checkpoint `df` holds
         try:
             with progress_display(self.show_progress) as progress:
                 for st in self.plan.stages:
-                    stage_dir = self.run_dir / "stages" / st.dir_name
                     if st.index < reusable:
-                        # Load the frame only where something downstream needs it.
-                        needs_df = isinstance(st.component, Writer) or st.index == reusable - 1
-                        if needs_df and not isinstance(st.component, Writer):
-                            df = pl.read_parquet(stage_dir / "output.parquet")
+                        # Load a checkpoint only where something needs the frame: a writer's output,
+                        # or the input of the first stage that runs again.
+                        if isinstance(st.component, Writer) or st.index == reusable - 1:
+                            source = self._data_source(st.index)
+                            if loaded_from != source:
+                                df = pl.read_parquet(self._output_path(self.plan.stages[source]))
+                                loaded_from = source
                         s = StageStats(**{**metas[st.index]["stats"], "cached": True})
                         if isinstance(st.component, Writer):
-                            prev = self.plan.stages[st.index - 1]
-                            outputs[st.id] = df if df is not None else pl.read_parquet(
-                                self.run_dir / "stages" / prev.dir_name / "output.parquet")
-                            df = outputs[st.id]
+                            outputs[st.id] = df
                         StageProgress(progress, f"[dim]{st.id}[/]", s.rows_out).done("cached")
                     else:
                         df, s = self._run_stage(st, df, progress)
@@ -145,6 +145,15 @@ class Runner:
         result = RunResult(self.recipe, self.run_dir, outputs, stats)
         self.hook.curate_run_finished(recipe=self.recipe, result=result)
         return result
+
+    def _output_path(self, st: PlannedStage) -> Path:
+        return self.run_dir / "stages" / st.dir_name / "output.parquet"
+
+    def _data_source(self, index: int) -> int:
+        """The stage whose checkpoint holds stage ``index``'s output (writers pass data through)."""
+        while isinstance(self.plan.stages[index].component, Writer):
+            index -= 1
+        return index
 
     def _start_engines(self, pending: list[PlannedStage]) -> None:
         needed = {name for st in pending for name in st.component.engine_names()}

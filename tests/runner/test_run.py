@@ -159,3 +159,18 @@ def test_recipe_built_in_python(tmp_path, write_jsonl):
     assert result.outputs["write.parquet"].height == 2
     result = curate.run(recipe, run_dir=tmp_path / "run")
     assert result.outputs["write.parquet"].height == 1
+
+
+def test_cached_outputs_of_writers_between_stages_are_their_own_inputs(tmp_path, write_jsonl, write_recipe, curate_plugin):
+    curate_plugin(plugin, "counting")
+    write_jsonl([{"prompt": "a"}, {"prompt": "abcd"}])
+    recipe = write_recipe("name: w\nstages:\n  - use: read.jsonl\n    with: {path: data.jsonl}\n"
+                          "  - use: write.jsonl\n    id: raw\n    with: {path: raw.jsonl}\n"
+                          "  - use: filter.counting\n    with: {min_len: 2}\n"
+                          "  - use: write.jsonl\n    id: clean\n    with: {path: clean.jsonl}\n")
+    first = curate.run(recipe, run_dir=tmp_path / "run")
+    again = curate.run(recipe, run_dir=tmp_path / "run")
+    assert all(s.cached for s in again.stats.values())
+    for result in (first, again):
+        assert result.outputs["raw"]["prompt"].to_list() == ["a", "abcd"]
+        assert result.outputs["clean"]["prompt"].to_list() == ["abcd"]
