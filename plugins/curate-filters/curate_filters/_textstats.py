@@ -1,8 +1,11 @@
 """Per-row text statistics and hashes computed over a whole batch at once (no per-row Python).
 
-Texts are split into one long table of words (and one of lines) with polars; repetition is then
-found with hashes. Every word is hashed once; the hash of a run of words ``h[s:e]`` is the
-polynomial ``sum(h[j] * P ** (e - 1 - j))`` modulo 2**64, built one word at a time by
+:class:`Words` reads a batch of texts as one buffer of UTF-8 bytes with numpy: words are the
+runs of bytes that are not whitespace, each hashed once from its bytes (read 8 at a time);
+lines are found from the newlines and the words between them. What depends only on a word
+(letters, stop words) is measured once per distinct word of the batch. Repetition is then found
+with hashes: the hash of a run of words ``h[s:e]`` is the polynomial
+``sum(h[j] * P ** (e - 1 - j))`` modulo 2**64, built one word at a time by
 :func:`ngram_repetition` (``g_n[i] = g_{n-1}[i] * P + h[i + n - 1]``) and from prefix sums by
 :func:`window_hashes`, and xor-ed with a mix of the row number, so that "repeated inside its
 row" is "repeated in the batch". Only n-grams whose two (n-1)-grams repeat can repeat, so each
@@ -12,13 +15,16 @@ Definitions (the reference for docs/plugins/filters.md and the per-row reference
 benchmarks/bench_filters.py):
 
 * words: ``text.split()`` (any Unicode whitespace); a word's length is its characters;
-* lines: ``text.split("\\n")``, stripped, blank lines ignored;
+* lines: ``text.split("\\n")``, stripped (``str.strip()``), blank lines ignored;
 * repeated lines: occurrences of a line after its first; ratios are over lines and over the
   characters of all lines;
 * top n-gram characters: over the n-grams that occur at least twice, the largest
   ``count * characters``; duplicated n-gram characters: characters of the words covered by any
   occurrence of an n-gram occurring at least twice (each word counted once). Both are divided by
   the characters of all words.
+
+Equal words (lines) have equal 64-bit hashes; different ones are told apart by their hashes
+too, which two different words of one batch share with a chance of about 2**-64 per pair.
 """
 
 from __future__ import annotations
@@ -36,52 +42,12 @@ WHITESPACE = [c for c in map(chr, range(0x3001)) if c.isspace() and c != " "]
 _MULT = np.uint64(0x100000001B3)         # odd multiplier of the polynomial n-gram hash
 _INVERSE = np.uint64(pow(int(_MULT), -1, 2**64))
 _ROW_MIX = np.uint64(0x9E3779B97F4A7C15)  # spreads row numbers over the 64 bits
-_STRIP = " " + "".join(WHITESPACE)        # what ``str.strip()`` strips
 
 
 def row_mix(rows: np.ndarray) -> np.ndarray:
     """Row numbers spread over 64 bits, to xor into hashes: equal keys then share a row too."""
     with np.errstate(over="ignore"):
         return rows.astype(np.uint64) * _ROW_MIX
-
-
-def lines(texts: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per non-blank line of column ``text`` (stripped of the whitespace ``str.strip()``
-    strips): ``row``, ``chars``, ``bullet`` (starts with one of :data:`BULLETS`), ``ellipsis``
-    (ends in ``...`` or ``…``) and ``repeat`` (equal to an earlier line of the same text)."""
-    line = pl.col("line")
-    key = line.hash() ^ (pl.col("row").cast(pl.UInt64) * pl.lit(int(_ROW_MIX), pl.UInt64))
-    return (
-        texts.select(pl.col("text").str.split("\n").alias("line"))
-        .with_row_index("row")
-        .explode("line")
-        .with_columns(line.str.strip_chars(_STRIP))
-        .filter(line != "")
-        .select(
-            "row",
-            line.str.len_chars().alias("chars"),
-            line.str.slice(0, 1).is_in(list(BULLETS)).alias("bullet"),
-            (line.str.ends_with("...") | line.str.ends_with("…")).alias("ellipsis"),
-            (~key.is_first_distinct()).alias("repeat"),
-        )
-    )
-
-
-def line_sums(table: pl.DataFrame, n_rows: int) -> dict[str, np.ndarray]:
-    """Per text, from a :func:`lines` table: ``lines``, ``line_chars``, ``bullet_lines``,
-    ``ellipsis_lines``, ``dup_lines`` and ``dup_line_chars`` (0 for a text without lines)."""
-    rows = table["row"].to_numpy().astype(np.intp)
-    chars = table["chars"].to_numpy().astype(np.float64)
-    repeat = table["repeat"].to_numpy()
-    bullet, ellipsis = table["bullet"].to_numpy(), table["ellipsis"].to_numpy()
-    return {
-        "lines": np.bincount(rows, minlength=n_rows).astype(np.float64),
-        "line_chars": np.bincount(rows, weights=chars, minlength=n_rows),
-        "bullet_lines": np.bincount(rows[bullet], minlength=n_rows).astype(np.float64),
-        "ellipsis_lines": np.bincount(rows[ellipsis], minlength=n_rows).astype(np.float64),
-        "dup_lines": np.bincount(rows[repeat], minlength=n_rows).astype(np.float64),
-        "dup_line_chars": np.bincount(rows[repeat], weights=chars[repeat], minlength=n_rows),
-    }
 
 
 def normalized_words(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -91,6 +57,13 @@ def normalized_words(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
               .str.replace_many(WHITESPACE, [" "] * len(WHITESPACE)))
     words = spaced.str.split(" ").to_frame("word").with_row_index("row").explode("word").filter(pl.col("word") != "")
     return words["row"].to_numpy().astype(np.int64), words["word"].hash().to_numpy()
+
+
+_ASCII_SPACE = np.array([chr(i).isspace() for i in range(32)])  # which control characters are whitespace
+_PAD = 16  # spaces after the last text: every word can be read 8 bytes at a time
+_READ_LIMIT = 64  # longer words are hashed as strings, not 8 bytes at a time
+_LOW_BYTES = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [2**64 - 1], dtype=np.uint64)
+_H1, _H2, _H3 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
 
 class Workspace:
@@ -104,25 +77,27 @@ class Workspace:
     def __call__(self, name: str, size: int, dtype: type | np.dtype) -> np.ndarray:
         array = self._arrays.get(name)
         if array is None or array.dtype != np.dtype(dtype) or len(array) < size:
-            array = self._arrays[name] = np.empty(size + size // 4, dtype=dtype)
+            array = self._arrays[name] = np.empty(size + size // 8, dtype=dtype)
         return array[:size]
 
     def arange(self, size: int, dtype: type | np.dtype = np.intp) -> np.ndarray:
         """``0 .. size - 1`` (not to be written to)."""
         array = self._arrays.get(f"arange.{np.dtype(dtype)}")
         if array is None or len(array) < size:
-            array = self._arrays[f"arange.{np.dtype(dtype)}"] = np.arange(size + size // 4, dtype=dtype)
+            array = self._arrays[f"arange.{np.dtype(dtype)}"] = np.arange(size + size // 8, dtype=dtype)
         return array[:size]
 
 
-def _whitespace(data: np.ndarray, unicode: np.ndarray | None, work: Workspace) -> np.ndarray:
+def _whitespace(data: np.ndarray, unicode: np.ndarray | None, work: Workspace) -> tuple[np.ndarray, np.ndarray]:
     """Per byte of the UTF-8 ``data``: whether it belongs to a character ``str.isspace()``
-    accepts. ``unicode``: the positions of the bytes that may start a character outside ASCII
-    (None: all of them)."""
+    accepts; and where the newlines are. ``unicode``: the positions of the bytes that may
+    start a character outside ASCII (None: all of them)."""
     ws = np.less_equal(data, 32, out=work("ws", len(data), bool))
     scratch = work("bytes", len(data), bool)
     low = np.flatnonzero(np.less(data, 32, out=scratch))  # mostly newlines
-    ws[low] = _ASCII_SPACE[data[low]]
+    kind = data[low]
+    ws[low] = _ASCII_SPACE[kind]
+    newlines = low[kind == 10]
     if unicode is None:
         lead = np.subtract(data, 0xC2, out=work("lead", len(data), np.uint8))
         unicode = np.flatnonzero(np.less(lead, 0xE4 - 0xC2, out=scratch))  # lead bytes C2..E3
@@ -140,10 +115,9 @@ def _whitespace(data: np.ndarray, unicode: np.ndarray | None, work: Workspace) -
                  | ((lead == 0xE3) & (b1 == 0x80) & (b2 == 0x80)))
         for offset, where in ((0, two | three), (1, two | three), (2, three)):
             ws[at[where] + offset] = True
-    return ws
+    return ws, newlines
 
 
-_ASCII_SPACE = np.array([chr(i).isspace() for i in range(32)])
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """The integers of the ranges ``starts[i]:ends[i]``, one range after the other."""
     sizes = ends - starts
@@ -156,32 +130,12 @@ def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return np.cumsum(steps)
 
 
-def _continuation_bytes(at: np.ndarray, starts: np.ndarray, length: np.ndarray) -> np.ndarray:
-    """For each run of ``length`` bytes from ``starts``, its UTF-8 continuation bytes
-    (``10xxxxxx``): its bytes minus its characters. ``at``: 8-byte reads from any offset."""
-    out = np.zeros(len(starts), dtype=np.int64)
-    todo = np.arange(len(starts))
-    offset = 0
-    while len(todo):
-        part = at[starts[todo] + offset] & _LOW_BYTES[np.minimum(length[todo] - offset, 8)]
-        out[todo] += np.bitwise_count(part & ~(part << np.uint64(1)) & _CONTINUATION)
-        offset += 8
-        todo = todo[length[todo] > offset]
-    return out
-
-
-_PAD = 16  # spaces after the last text: every word can be read 8 bytes at a time
-_LOW_BYTES = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [2**64 - 1], dtype=np.uint64)
-_CONTINUATION = np.uint64(0x8080808080808080)
-_H1, _H2, _H3 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-
-
 @dataclass
 class Words:
     """The words of a batch of texts (``str.split()``), in order, as arrays: ``rows``
     (ascending), ``hashes`` (64 bits, equal for equal words), ``chars`` (each word's
-    characters), ``starts``/``ends`` (its bytes in ``data``, the texts' UTF-8 joined by
-    ``"\\n"``), with ``text_starts`` (where each text starts in ``data``)."""
+    characters), ``starts``/``ends`` (its bytes in ``data``: ``"\\n"``, then each text's UTF-8
+    followed by ``"\\n"``), with ``text_starts`` (where each text starts in ``data``)."""
 
     texts: pl.Series
     rows: np.ndarray
@@ -190,10 +144,15 @@ class Words:
     starts: np.ndarray
     ends: np.ndarray
     text_starts: np.ndarray
-    _groups: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    data: np.ndarray
+    newlines: np.ndarray  # where the newlines are in `data`
     _work: Workspace | None = None
-    _char_sum: np.ndarray | None = None
     _bounds: np.ndarray | None = None
+    _char_sum: np.ndarray | None = None
+    _groups: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    _prefix: np.ndarray | None = None  # see _continuation
+    _offset: np.ndarray | None = None
+    _wide: np.ndarray | None = None
 
     @classmethod
     def of(cls, texts: pl.Series, non_ascii: np.ndarray | None = None, work: Workspace | None = None) -> "Words":
@@ -215,30 +174,31 @@ class Words:
         data = work("data", size + _PAD, np.uint8)
         data[0] = 10
         data[size:] = 32
+        data[size] = 10  # every text ends in a newline
         if n_rows:
             joined = texts.str.join("\n").cast(pl.Binary).item()
             data[1:size] = np.frombuffer(joined, dtype=np.uint8)
             del joined
         wide_rows = np.flatnonzero(non_ascii)
         if not len(wide_rows):
-            ws = _whitespace(data, np.zeros(0, dtype=np.intp), work)
+            wide_bytes = np.zeros(0, dtype=np.intp)
         elif len(wide_rows) > n_rows // 4:
-            ws = _whitespace(data, None, work)
+            wide_bytes = None
         else:
-            ws = _whitespace(data, _ranges(text_starts[wide_rows], text_starts[wide_rows + 1]), work)
-        # a word starts after a whitespace byte followed by another, and ends before the reverse
-        # (data starts and ends with whitespace)
-        edge = np.greater(ws[:-1], ws[1:], out=work("bytes", len(data) - 1, bool))
-        starts = np.flatnonzero(edge)
-        starts += 1
-        ends = np.flatnonzero(np.less(ws[:-1], ws[1:], out=edge))
-        ends += 1
-        count = len(starts)
-        bounds = np.searchsorted(starts, text_starts)
+            wide_bytes = _ranges(text_starts[wide_rows], text_starts[wide_rows + 1])
+        ws, newlines = _whitespace(data, wide_bytes, work)
+        # where whitespace and the rest meet: a word starts, then ends (data starts and ends
+        # with whitespace)
+        edges = np.flatnonzero(np.not_equal(ws[:-1], ws[1:], out=work("bytes", len(data) - 1, bool)))
+        count = len(edges) // 2
+        starts = np.add(edges[0::2], 1, out=work("starts", count, np.intp))
+        ends = np.add(edges[1::2], 1, out=work("ends", count, np.intp))
+        del edges
+        bounds = np.searchsorted(starts, text_starts)  # the words of text r: bounds[r]:bounds[r + 1]
         rows = work("rows", count, np.uint32)
         rows[:] = 0
         firsts = bounds[1:-1]
-        np.add.at(rows, firsts[firsts < count], 1)
+        np.add.at(rows, firsts[firsts < count], 1)  # +1 where each text's words start
         np.cumsum(rows, out=rows)
 
         # 8 bytes from any offset (little-endian); reads past a word are masked off
@@ -249,13 +209,9 @@ class Words:
             hashes = at[starts]
             shorter = np.minimum(length, 8, out=scratch.view(np.int64))
             hashes &= np.take(_LOW_BYTES, shorter, out=work("mask", count, np.uint64), mode="wrap")
-            chars = length
-            if len(wide_rows):
-                wide = _ranges(bounds[wide_rows], bounds[wide_rows + 1])
-                chars = work("chars", count, np.int64)
-                chars[:] = length
-                chars[wide] -= _continuation_bytes(at, starts[wide], length[wide])
             longer = np.flatnonzero(length > 8)
+            huge = longer[length[longer] > _READ_LIMIT]
+            longer = longer[length[longer] <= _READ_LIMIT]
             offset = 8
             while len(longer):
                 part = at[starts[longer] + offset]
@@ -263,12 +219,25 @@ class Words:
                 hashes[longer] = hashes[longer] * _MULT + part * _H1
                 offset += 8
                 longer = longer[length[longer] > offset]
+            if len(huge):  # whatever their length, at the cost of a string each
+                whole = texts.cast(pl.Binary).gather(rows[huge]).bin.slice(
+                    pl.Series(starts[huge] - text_starts[rows[huge]]), pl.Series(length[huge]))
+                hashes[huge] = whole.hash().to_numpy()
+        with np.errstate(over="ignore"):
             hashes ^= np.multiply(length.view(np.uint64), _H2, out=scratch)  # "a\0" is not "a"
             hashes *= _H1
             hashes ^= np.right_shift(hashes, np.uint64(32), out=scratch)
             hashes *= _H3
             hashes ^= np.right_shift(hashes, np.uint64(29), out=scratch)
-        return cls(texts, rows, hashes, chars, starts, ends, text_starts, _bounds=bounds, _work=work)
+        words = cls(texts, rows, hashes, length, starts, ends, text_starts, data, newlines, _work=work,
+                    _bounds=bounds)
+        if len(wide_rows):
+            words._continuation(wide_rows)
+            wide = _ranges(bounds[wide_rows], bounds[wide_rows + 1])
+            words.chars = work("chars", count, np.int64)
+            words.chars[:] = length
+            words.chars[wide] -= words.continuation_bytes(rows[wide], starts[wide], ends[wide])
+        return words
 
     def strings(self, index: np.ndarray) -> pl.Series:
         """The words at ``index``, as text."""
@@ -278,10 +247,18 @@ class Words:
                 .bin.slice(pl.Series(offsets), pl.Series(self.ends[index] - self.starts[index]))
                 .cast(pl.String))
 
+    @property
+    def work(self) -> Workspace:
+        """Where the arrays derived from the words go."""
+        if self._work is None:
+            self._work = Workspace()
+        return self._work
+
     def char_sum(self) -> np.ndarray:
         """``char_sum[i]``: the characters of the words before word ``i`` (``len + 1`` values)."""
         if self._char_sum is None:
-            self._char_sum = np.zeros(len(self.chars) + 1, dtype=np.int64)
+            self._char_sum = self.work("char_sum", len(self.chars) + 1, np.int64)
+            self._char_sum[0] = 0
             np.cumsum(self.chars, out=self._char_sum[1:], dtype=np.int64)
         return self._char_sum
 
@@ -291,36 +268,40 @@ class Words:
             self._bounds = np.searchsorted(self.rows, np.arange(n_rows + 1, dtype=self.rows.dtype))
         return self._bounds
 
+    def sums(self, n_rows: int) -> dict[str, np.ndarray]:
+        """Per text: ``words`` and ``word_chars``."""
+        bounds = self.bounds(n_rows)
+        return {"words": np.diff(bounds).astype(np.float64),
+                "word_chars": np.diff(self.char_sum()[bounds]).astype(np.float64)}
+
     def groups(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The words ordered by hash, equal words adjacent (then by position): ``order``
         (their positions), ``boundary`` (for each of the ``len + 1`` gaps in that order, whether
         a new word starts there) and ``rows`` (the row of each, in that order)."""
         if self._groups is None:
-            work = self._work or Workspace()
-            order, boundary = _sort_groups(self.hashes, work=work)
-            self._groups = order, boundary, np.take(self.rows, order, out=work("rows.sorted", len(order), np.uint32))
+            order, boundary = _sort_groups(self.hashes, work=self.work)
+            rows = np.take(self.rows, order, out=self.work("groups.rows", len(order), np.uint32))
+            self._groups = order, boundary, rows
         return self._groups
 
     def repeats(self, *, counts: bool) -> np.ndarray:
         """For each word, how many times it occurs in its row (``counts``), or whether it
         occurs more than once."""
         order, boundary, rows = self.groups()
-        run = boundary.copy()  # runs of one word in one row
-        run[1:-1] |= rows[1:] != rows[:-1]
+        size = len(order)
+        run = self.work("repeats.run", size + 1, bool)  # where runs of one word in one row start
+        run[[0, -1]] = True
+        np.logical_or(boundary[1:-1], np.not_equal(rows[1:], rows[:-1], out=run[1:-1]), out=run[1:-1])
         if counts:
             sizes = np.diff(np.flatnonzero(run))
-            out = np.empty(len(order), dtype=np.int64)
+            out = self.work("repeats.count", size, np.int64)
             out[order] = np.repeat(sizes, sizes)
         else:
-            out = np.empty(len(order), dtype=bool)
-            out[order] = ~(run[:-1] & run[1:])  # alone: a run starts before and after it
+            out = self.work("repeats.mask", size, bool)
+            # alone: a run starts before it and after it
+            alone = np.logical_and(run[:-1], run[1:], out=self.work("repeats.alone", size, bool))
+            out[order] = np.logical_not(alone, out=alone)
         return out
-
-    def sums(self, n_rows: int) -> dict[str, np.ndarray]:
-        """Per text: ``words`` and ``word_chars``."""
-        bounds = self.bounds(n_rows)
-        return {"words": np.diff(bounds).astype(np.float64),
-                "word_chars": np.diff(self.char_sum()[bounds]).astype(np.float64)}
 
     def token_sums(self, n_rows: int, *, alpha: bool, pattern: str | None) -> dict[str, np.ndarray]:
         """Per text, measured once per distinct word of the batch (words repeat a lot):
@@ -356,8 +337,70 @@ class Words:
             out["pattern_matches"] = np.bincount(rows, weights=weights, minlength=n_rows)
         return out
 
+    def line_sums(self, n_rows: int) -> dict[str, np.ndarray]:
+        """Per text, over its lines (``split("\\n")``, stripped, blank ones left out): ``lines``,
+        ``line_chars``, ``bullet_lines`` (starting with one of :data:`BULLETS`),
+        ``ellipsis_lines`` (ending in ``...`` or ``…``), ``dup_lines`` and ``dup_line_chars``
+        (lines equal to an earlier line of the same text)."""
+        after = np.searchsorted(self.starts, self.newlines)  # the first word after each newline
+        nonblank = np.flatnonzero(after[1:] > after[:-1])
+        first, last = after[nonblank], after[nonblank + 1] - 1  # the words of each line
+        rows = self.rows[first].astype(np.intp)
+        starts, ends = self.starts[first], self.ends[last]  # a stripped line
+        chars = ends - starts
+        if self._prefix is not None:
+            wide = np.flatnonzero(self._wide[rows])
+            chars[wide] -= self.continuation_bytes(rows[wide], starts[wide], ends[wide])
+        data = self.data
+        head = data[starts].astype(np.uint32)
+        head |= data[starts + 1].astype(np.uint32) << 8
+        head |= data[starts + 2].astype(np.uint32) << 16
+        bullet = np.zeros(len(starts), dtype=bool)
+        for mark in BULLETS:
+            code = mark.encode()
+            bullet |= (head & ((1 << 8 * len(code)) - 1)) == int.from_bytes(code, "little")
+        tail = np.maximum(ends - 3, 0)  # (before a line's first byte: whitespace)
+        tail = (data[tail].astype(np.uint32) | data[tail + 1].astype(np.uint32) << 8
+                | data[tail + 2].astype(np.uint32) << 16)
+        ellipsis = (tail == int.from_bytes(b"...", "little")) | (tail == int.from_bytes("…".encode(), "little"))
+        # equal lines have equal first and last words and length: compare only those lines whole
+        with np.errstate(over="ignore"):
+            sketch = self.hashes[first] ^ self.hashes[last] * _H1 ^ (ends - starts).view(np.uint64) * _H2
+        maybe = np.flatnonzero(repeated(sketch ^ row_mix(rows), exact=False))
+        line = self.texts.cast(pl.Binary).gather(rows[maybe]).bin.slice(
+            pl.Series(starts[maybe] - self.text_starts[rows[maybe]]), pl.Series(ends[maybe] - starts[maybe]))
+        repeat = maybe[~first_of_each(line.hash().to_numpy() ^ row_mix(rows[maybe]))]
+        weights = chars.astype(np.float64)
+        return {
+            "lines": np.bincount(rows, minlength=n_rows).astype(np.float64),
+            "line_chars": np.bincount(rows, weights=weights, minlength=n_rows),
+            "bullet_lines": np.bincount(rows[bullet], minlength=n_rows).astype(np.float64),
+            "ellipsis_lines": np.bincount(rows[ellipsis], minlength=n_rows).astype(np.float64),
+            "dup_lines": np.bincount(rows[repeat], minlength=n_rows).astype(np.float64),
+            "dup_line_chars": np.bincount(rows[repeat], weights=weights[repeat], minlength=n_rows),
+        }
 
-def _sort_groups(keys: np.ndarray, *, exact: bool = True, work: Workspace | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _continuation(self, wide_rows: np.ndarray) -> None:
+        """Count the UTF-8 continuation bytes (``10xxxxxx``: bytes that do not start a
+        character) of the texts ``wide_rows``, for :meth:`continuation_bytes`."""
+        first, last = self.text_starts[wide_rows], self.text_starts[wide_rows + 1]
+        data = self.data[_ranges(first, last)]
+        self._prefix = np.zeros(len(data) + 1, dtype=np.int64)
+        np.cumsum((data & 0xC0) == 0x80, out=self._prefix[1:])
+        self._offset = np.zeros(len(self.text_starts), dtype=np.int64)
+        self._offset[wide_rows] = np.cumsum(last - first) - last  # data offset -> index in `data`
+        self._wide = np.zeros(len(self.text_starts), dtype=bool)
+        self._wide[wide_rows] = True
+
+    def continuation_bytes(self, rows: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """For each run of bytes ``starts:ends`` of a text ``rows`` with a character outside
+        ASCII: its bytes minus its characters."""
+        offset = self._offset[rows]
+        return self._prefix[ends + offset] - self._prefix[starts + offset]
+
+
+def _sort_groups(keys: np.ndarray, *, exact: bool = True,
+                 work: Workspace | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Positions of ``keys`` with equal keys adjacent (``order``), and ``boundary``: for each
     of the ``len + 1`` gaps in that order, whether a new key starts there. ``work``: where the
     arrays go (``order`` and ``boundary`` are valid until ``work`` sorts again).
@@ -459,7 +502,9 @@ def ngram_repetition(words: Words, n_rows: int, top: tuple[int, ...], dup: tuple
             again = repeated(keys, exact=n in dup)
         again = np.flatnonzero(again)
         if n == 1:
-            starts, rows, grams = again, words.rows[again], hashes[again]
+            starts = again
+            rows = np.take(words.rows, again, out=words.work("level1.rows", len(again), words.rows.dtype))
+            grams = np.take(hashes, again, out=words.work("level1.grams", len(again), np.uint64))
         else:
             starts, rows, grams = starts[again], rows[again], grams[again]
         if n in top:

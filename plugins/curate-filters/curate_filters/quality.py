@@ -127,41 +127,41 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-#: Texts are measured a few MB at a time: the arrays of one piece stay in the CPU caches.
+#: Texts are measured about this many bytes at a time: the arrays of one piece stay (mostly)
+#: in the CPU caches, and are reused from piece to piece.
 CHUNK_BYTES = 4 << 20
 
 
 def measure(texts: pl.Series, p: QualityParams, *, every_row: bool,
             work: _textstats.Workspace | None = None) -> pl.DataFrame:
-    """The stats the enabled rules need, one row per text (null: not measurable); see
-    :func:`_measure`. ``work``: arrays to reuse from one call to the next."""
+    """The stats the enabled rules need, one row per text (null: not measurable), measured
+    :data:`CHUNK_BYTES` of text at a time by :func:`_measure`. ``work``: arrays to reuse from
+    one call to the next."""
     work = _textstats.Workspace() if work is None else work
     piece = np.cumsum(texts.str.len_bytes().to_numpy(), dtype=np.int64) // CHUNK_BYTES
     bounds = [0, *(np.flatnonzero(np.diff(piece)) + 1).tolist(), len(texts)]
     if len(bounds) == 2:
         return _measure(texts, p, every_row=every_row, work=work)
+    # (one chunk: polars 2.1 can panic formatting strings over a frame of many small chunks)
     return pl.concat([_measure(texts.slice(a, b - a), p, every_row=every_row, work=work)
-                      for a, b in zip(bounds, bounds[1:])])
+                      for a, b in zip(bounds, bounds[1:])], rechunk=True)
 
 
 def _measure(texts: pl.Series, p: QualityParams, *, every_row: bool, work: _textstats.Workspace) -> pl.DataFrame:
     """The stats the enabled rules need, one row per text (null: not measurable).
 
-    Each text is split into words once; every word-based stat comes from that one table, and
-    what depends only on a word (letters, stop words) is measured once per distinct word of the
-    batch. The n-gram stats, the costliest, are computed only for texts that pass every other
-    rule unless ``every_row``, and a text stops being measured at its first failing n-gram rule
-    (the reason names only the first failure)."""
+    The texts are split into words once (:class:`_textstats.Words`); every word- and line-based
+    stat comes from that, and what depends only on a word (letters, stop words) is measured
+    once per distinct word. The n-gram stats, the costliest, are computed only for texts that
+    pass every other rule unless ``every_row``, and a text stops being measured at its first
+    failing n-gram rule (the reason names only the first failure)."""
     enabled = rules(p)
     needed = {r.stat for r in enabled}
     n_rows = len(texts)
     text = pl.col("text")
     frame = texts.to_frame("text")
-    lines = None
-    if needed & {"bullet_lines_ratio", "ellipsis_lines_ratio", "dup_line_ratio", "dup_line_char_ratio"}:
-        lines = _textstats.lines(frame.lazy()).collect(background=True)  # meanwhile, the words
-    per_text = frame.select((text.str.len_bytes() != text.str.len_chars()).alias("non_ascii"),
-                            *([text.str.count_matches(_SYMBOLS).alias("symbols")] if "symbol_word_ratio" in needed else []))
+    symbols = [text.str.count_matches(_SYMBOLS).alias("symbols")] if "symbol_word_ratio" in needed else []
+    per_text = frame.select((text.str.len_bytes() != text.str.len_chars()).alias("non_ascii"), *symbols)
     words = _textstats.Words.of(texts, per_text["non_ascii"].to_numpy(), work)
     w = words.sums(n_rows)
     stats = {"words": w["words"], "mean_word_length": _ratio(w["word_chars"], w["words"])}
@@ -174,8 +174,8 @@ def _measure(texts: pl.Series, p: QualityParams, *, every_row: bool, work: _text
         stats["stop_words"] = tokens["pattern_matches"]
     if "alpha_words" in tokens:
         stats["alpha_words_ratio"] = _ratio(tokens["alpha_words"], w["words"])
-    if lines is not None:
-        lines = _textstats.line_sums(lines.fetch_blocking(), n_rows)
+    if needed & {"bullet_lines_ratio", "ellipsis_lines_ratio", "dup_line_ratio", "dup_line_char_ratio"}:
+        lines = words.line_sums(n_rows)
         stats["bullet_lines_ratio"] = _ratio(lines["bullet_lines"], lines["lines"])
         stats["ellipsis_lines_ratio"] = _ratio(lines["ellipsis_lines"], lines["lines"])
         stats["dup_line_ratio"] = _ratio(lines["dup_lines"], lines["lines"])

@@ -157,3 +157,29 @@ def test_repetition_is_measured_per_row():
     assert reasons(rows, max_dup_ngram_char_ratio={2: 0.5}) == [
         "quality: max_dup_ngram_char_ratio[2] (1.0 > 0.5)",
         "quality: max_dup_ngram_char_ratio[2] (1.0 > 0.5)", None]
+
+
+def test_lines_are_stripped_of_all_whitespace_as_python_strips():
+    # "\x1c" is whitespace to str.split() and str.strip(): those lines are blank
+    assert reasons(["a\n\x1c\n\x1c\n\x1c\nb"], max_dup_line_ratio=0.3) == [None]
+    assert reasons(["a\n\x1c\x1c\n\x1c\x1c\n\x1cb"], max_dup_line_ratio=0.3) == [None]
+    # and of the whitespace outside ASCII: "c" three times
+    assert reasons(["a\n\u3000c\n c\u3000\n\x85c\xa0"], max_dup_line_ratio=0.4) == [
+        "quality: max_dup_line_ratio (0.5 > 0.4)"]
+
+
+def test_texts_measured_in_pieces_agree_with_the_per_row_reference(monkeypatch):
+    from curate_filters import quality
+    spec = importlib.util.spec_from_file_location("bench_filters", REPO / "benchmarks" / "bench_filters.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    texts = bench.corpus(600, seed=3)
+    monkeypatch.setattr(quality, "CHUNK_BYTES", 5_000)  # dozens of pieces, some a single text
+    params = QualityParams()
+    flt = QualityFilter(params)
+    for _ in range(2):  # the second time with the arrays the first left behind
+        got = [bench.label(r) for r in flt.drop_reason(pl.DataFrame({"response": texts}))]
+        assert got == list(map(bench.python_quality(params), texts))
+    stats = quality.measure(pl.Series(texts), params, every_row=True)
+    monkeypatch.setattr(quality, "CHUNK_BYTES", 1 << 30)
+    assert stats.equals(quality.measure(pl.Series(texts), params, every_row=True))
