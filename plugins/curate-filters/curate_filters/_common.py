@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Annotated, Iterable
 
 import polars as pl
+from pydantic import AfterValidator
 
 from curate.errors import DataError
 from curate.formats import is_messages, select_text
 
 _TEXT_TYPES = (pl.String, pl.Categorical, pl.Enum, pl.Null)
+
+
+def _distinct(value: list[str]) -> list[str]:
+    if len(set(value)) != len(value):
+        raise ValueError("a column is listed twice")
+    return value
+
+
+#: A params field listing columns, each at most once.
+DistinctColumns = Annotated[list[str], AfterValidator(_distinct)]
 
 
 def stage_where(component) -> str:

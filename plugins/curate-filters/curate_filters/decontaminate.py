@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from curate.component import Filter, FilterParams, StageContext, StageOutput
 from curate.errors import DataError
@@ -31,7 +31,7 @@ class DecontaminateParams(FilterParams):
     benchmarks: list[str] = Field(min_length=1, description="Benchmark files (`.jsonl` or `.parquet`), relative "
                                                             "to the recipe file's folder.")
     benchmark_column: str = Field("prompt", description="The benchmark files' text column (e.g. `question`).")
-    columns: list[str] = Field(["prompt", "response"], min_length=1,
+    columns: _common.DistinctColumns = Field(["prompt", "response"], min_length=1,
                                description="Texts of each row to check: columns, or `prompt`, `response`, "
                                            "`conversation` derived from the working columns.")
     n: int = Field(13, ge=1, le=64, description="Word n-gram size of the overlap test.")
@@ -41,13 +41,6 @@ class DecontaminateParams(FilterParams):
                                           "punctuation, spacing), however short.")
     overlap_column: str = Field("contamination", description="Column for the largest overlapping fraction over "
                                                              "`columns` (null when no text has n words).")
-
-    @field_validator("columns")
-    @classmethod
-    def _distinct(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("a column is listed twice")
-        return value
 
 
 class _Index:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Literal
 
 import polars as pl
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from curate.component import Filter, FilterParams
 from curate.errors import DataError
@@ -71,7 +71,7 @@ def luhn_valid(candidates: pl.Series) -> pl.Series:
 
 
 class PIIParams(FilterParams):
-    columns: list[str] = Field(["prompt", "response"], min_length=1,
+    columns: _common.DistinctColumns = Field(["prompt", "response"], min_length=1,
                                description="Columns to redact: text columns, or messages columns (their "
                                            "`content` is redacted).")
     types: list[PIIType] = Field(list(ORDER), min_length=1, description="Kinds of PII to redact.")
@@ -80,13 +80,6 @@ class PIIParams(FilterParams):
                                                          "([EMAIL], [PHONE], [IP], [CREDIT_CARD], [API_KEY]).")
     counts_column: str = Field("pii_counts", description="Struct column with the number redacted per type.")
     drop_if_found: bool = Field(False, description="Fail rows that contained any PII (they are still redacted).")
-
-    @field_validator("columns")
-    @classmethod
-    def _distinct(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("a column is listed twice")
-        return value
 
     def placeholder(self, kind: str) -> str:
         return self.placeholders.get(kind, PLACEHOLDERS[kind])
