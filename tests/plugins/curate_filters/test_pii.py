@@ -97,3 +97,12 @@ def test_many_distinct_cards_in_one_batch():
     redacted = redact([f"pay with {c} today" for c in cards])
     assert {text for text, _ in redacted} == {"pay with [CREDIT_CARD] today"}
     assert sum(counts["credit_card"] for _, counts in redacted) == 1200
+
+
+@pytest.mark.parametrize("use", ["filter.pii", "filter.decontaminate"])
+def test_a_column_listed_twice_is_a_recipe_error(use, tmp_path):
+    bench = tmp_path / "b.jsonl"
+    bench.write_text('{"prompt": "x y z"}\n')
+    extra = {"benchmarks": [str(bench)]} if use == "filter.decontaminate" else {}
+    with pytest.raises(curate.RecipeError, match="a column is listed twice"):
+        run_stage(use, pl.DataFrame({"prompt": ["p"], "response": ["r"]}), columns=["prompt", "prompt"], **extra)
