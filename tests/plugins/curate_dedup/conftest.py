@@ -6,15 +6,12 @@ from typing import Iterator
 
 import pytest
 
+from ..conftest import registered
+
 
 @pytest.fixture(autouse=True)
 def dedup_registered() -> Iterator[None]:
     import curate_dedup
 
-    from curate.plugins import registry, temporary_plugin
-
-    if registry().find("dedup.minhash", ("dedup",)) is not None:
-        yield
-        return
-    with temporary_plugin(curate_dedup, "dedup-under-test", package="curate-dedup"):
+    with registered(curate_dedup, "dedup.minhash", "dedup", "curate-dedup"):
         yield

@@ -6,14 +6,12 @@ from typing import Iterator
 
 import pytest
 
+from ..conftest import registered
+
 
 @pytest.fixture(autouse=True)
 def filters_registered() -> Iterator[None]:
     import curate_filters
-    from curate.plugins import registry, temporary_plugin
 
-    if registry().find("filter.quality", ("filter",)) is not None:
-        yield
-        return
-    with temporary_plugin(curate_filters, "filters-under-test", package="curate-filters"):
+    with registered(curate_filters, "filter.quality", "filter", "curate-filters"):
         yield

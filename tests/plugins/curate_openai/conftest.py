@@ -28,12 +28,10 @@ MAX_MODEL_LEN = 512
 def openai_registered() -> Iterator[None]:
     """Make sure the ``openai`` engine is in the registry, installed or not."""
     import curate_openai
-    from curate.plugins import registry, temporary_plugin
 
-    if registry().find("openai", ("engine",)) is not None:
-        yield
-        return
-    with temporary_plugin(curate_openai, "openai-under-test", package="curate-openai"):
+    from ..conftest import registered
+
+    with registered(curate_openai, "openai", "engine", "curate-openai"):
         yield
 
 
