@@ -4,43 +4,47 @@ Library use::
 
     import curate
     result = curate.run("recipes/quickstart.yaml", overrides={"stages.dedup.with.column": "prompt"})
-    result.outputs["write.jsonl"]          # polars.DataFrame written by that stage
+    result.outputs["write.jsonl"]          # polars.DataFrame: the rows that writer wrote
     result.stats["dedup"].rows_removed
 
-Plugin authors subclass one of the component bases below and register it with a hook
-(see ``curate.hookspecs`` and CONTRIBUTING.md).
+Plugin authors subclass one of the component or engine bases below and register it with a hook
+(see ``curate.hookspecs`` and CONTRIBUTING.md). Everything a plugin needs is importable from
+``curate`` itself (and test helpers from ``curate.testing``); other modules are internal and may
+change without notice.
 """
 
-__version__ = "0.1.0"
-
-from curate.component import (  # noqa: E402
-    Component,
-    Dedup,
-    Filter,
-    FilterParams,
-    Generator,
-    Judge,
-    Params,
-    Reader,
-    RowStage,
-    StageContext,
-    StageOutput,
-    Writer,
-)
-from curate.engine import ChatRequest, ChatResult, Completion, Engine, EngineError, SamplingParams  # noqa: E402
-from curate.errors import CurateError, DataError, PluginError, RecipeError, StageFailure, UserInputError  # noqa: E402
-from curate.hookspecs import hookimpl  # noqa: E402
-from curate.recipe import EngineSpec, Recipe, Stage, load_recipe  # noqa: E402
-from curate.runner import RunResult, StageStats, run  # noqa: E402
+from curate._version import __version__
+from curate.component import (Component, Dedup, Filter, FilterParams, Generator, Judge, Params, Partitioning, Reader,
+                              Reporter, RowStage, Source, StageContext, StageInfo, StageOutput, Writer)
+from curate.engine import (ChatEngine, ChatRequest, ChatResult, Completion, Engine, EngineError, EngineParams,
+                           EngineRef, Message, OnResult, OnScore, SamplingParams, ScoreEngine, ScoreEngineRef,
+                           ScoreRequest, ScoreResult, read_chat_template)
+from curate.engines.structured import StructuredResult, generate_structured
+from curate.errors import CurateError, DataError, PluginError, RecipeError, StageFailure, UserInputError
+from curate.formats import (MESSAGE, MESSAGES, assistant_message, conversation, is_messages, prompt_messages,
+                            render_messages, to_format, user_message)
+from curate.hookspecs import hookimpl
+from curate.recipe import EngineSpec, Join, Recipe, Stage, load_recipe
+from curate.rundir import RunDir, StageRecord
+from curate.runner import Executor, LocalExecutor, RunResult, StageStats, run
+from curate.files import atomic_write
+from curate.text import text_columns, text_of
 
 __all__ = [
     "__version__",
     # running
-    "run", "load_recipe", "Recipe", "Stage", "EngineSpec", "RunResult", "StageStats",
-    # writing plugins
-    "hookimpl", "Component", "Params", "FilterParams", "Reader", "Writer", "RowStage", "Generator", "Judge",
-    "Filter", "Dedup", "StageContext", "StageOutput",
-    "Engine", "ChatRequest", "ChatResult", "Completion", "SamplingParams", "EngineError",
+    "run", "load_recipe", "Recipe", "Stage", "EngineSpec", "Join", "RunResult", "StageStats", "RunDir",
+    "StageRecord", "Executor", "LocalExecutor",
+    # writing stage plugins
+    "hookimpl", "Component", "Params", "FilterParams", "Source", "Reader", "Writer", "RowStage", "Generator",
+    "Judge", "Filter", "Dedup", "StageContext", "StageInfo", "StageOutput", "Reporter", "Partitioning",
+    # writing engine plugins, and using engines from stages
+    "Engine", "ChatEngine", "ScoreEngine", "EngineParams", "EngineRef", "ScoreEngineRef", "ChatRequest",
+    "ChatResult", "Completion", "ScoreRequest", "ScoreResult", "SamplingParams", "Message", "OnResult", "OnScore",
+    "EngineError", "read_chat_template", "generate_structured", "StructuredResult",
+    # data: the column schema and text
+    "MESSAGE", "MESSAGES", "is_messages", "prompt_messages", "user_message", "assistant_message", "conversation",
+    "render_messages", "to_format", "text_of", "text_columns", "atomic_write",
     # errors
     "CurateError", "UserInputError", "RecipeError", "DataError", "PluginError", "StageFailure",
 ]

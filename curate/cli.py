@@ -30,7 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", help="run directory (default runs/<recipe name>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
                    help="override a recipe value, e.g. engines.default.model=x or stages.dedup.with.column=text")
-    p.add_argument("--fresh", action="store_true", help="discard checkpoints and start over")
+    p.add_argument("--fresh", action="store_true",
+                   help="discard the previous run in the run directory and start over (only after the recipe "
+                        "validated and its engines started; only a curate run directory is ever deleted)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate and print the stage graph with what would be reused; run nothing")
     p.add_argument("--quiet", action="store_true", help="no progress display")
 
     p = sub.add_parser("validate", help="check a recipe without running it")
@@ -80,19 +84,43 @@ def _print_error(exc: BaseException) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from curate.plugins import plugin_manager, registry
     from curate.recipe import load_recipe
-    from curate.runner import run
+    from curate.runner import LocalExecutor
+    from curate.runner.plan import build_plan
     from curate.runner.progress import counter_lines, summary_table
+    from curate.runner.run import Runner
 
     recipe = load_recipe(args.recipe, args.overrides)
-    result = run(recipe, run_dir=args.run_dir, fresh=args.fresh, show_progress=not args.quiet)
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / recipe.name
+    plan = build_plan(recipe, registry(), run_dir)
+    runner = Runner(plan, LocalExecutor(), plugin_manager().hook, show_progress=not args.quiet)
+    if args.dry_run:
+        _print_plan(args.recipe, plan, set() if args.fresh else set(runner.reusable()))
+        out_console.print(f"dry run: nothing was run (run directory: {run_dir})", markup=False)
+        return EXIT_OK
+    result = runner.run(fresh=args.fresh)
     err_console.print(summary_table(result))
     for line in counter_lines(result):
         err_console.print(line, markup=False)
-    for stage_id in result.outputs:
-        err_console.print(f"wrote {stage_id}: {result.outputs[stage_id].height} rows", markup=False)
+    for stage_id, rows in result.outputs.items():
+        comp = plan.stage(stage_id).component
+        paths = [str(p) for p in comp.output_paths(comp.ctx)] if comp.ctx else []
+        err_console.print(f"wrote {', '.join(paths) or stage_id} ({stage_id}): {rows.height:,} rows", markup=False)
+    for warning in result.warnings:
+        err_console.print(f"warning: {warning}", style="yellow", markup=False)
     err_console.print(f"run directory: {result.run_dir}", markup=False)
     return EXIT_OK
+
+
+def _print_plan(recipe_path: str, plan: Any, reused: set[str] | None) -> None:
+    from curate.runner.plan import graph_lines
+
+    engines = ", ".join(f"{name} ({e.name} {e.capability})" for name, e in sorted(plan.engines.items())) or "none"
+    out_console.print(f"{recipe_path}: valid recipe {plan.recipe.name!r}: {len(plan.stages)} stages, "
+                      f"engines: {engines}", markup=False)
+    for line in graph_lines(plan, reused):
+        out_console.print("  " + line, markup=False)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -100,14 +128,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     from curate.plugins import registry
     from curate.recipe import load_recipe
-    from curate.runner.plan import build_plan, describe_stage
+    from curate.runner.plan import build_plan
 
     recipe = load_recipe(args.recipe, args.overrides)
     with tempfile.TemporaryDirectory() as tmp:
         plan = build_plan(recipe, registry(), Path(tmp))
-    out_console.print(f"{args.recipe}: valid recipe {recipe.name!r} with {len(plan.stages)} stages", markup=False)
-    for st in plan.stages:
-        out_console.print(f"  {st.index}. {describe_stage(st)}", markup=False)
+        _print_plan(args.recipe, plan, None)
     return EXIT_OK
 
 

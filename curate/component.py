@@ -1,15 +1,18 @@
-"""Component base classes: what a plugin subclasses.
+"""Stage components: what a plugin subclasses to add a step to recipes.
 
 A component is a class with a ``name`` (``"dedup.exact"``), pydantic ``Params`` (``extra="forbid"``,
-every field described) and the columns it reads and writes. The runner builds one instance per
-recipe stage, calls :meth:`Component.setup` with a :class:`StageContext`, then one of:
+every field described) and the columns it reads and writes. Wherever a stage runs, the executor
+rebuilds it from (name, params), calls :meth:`Component.setup` with a :class:`StageContext`,
+then, by kind:
 
-* :class:`Reader` — ``read() -> DataFrame`` (a source; later readers are concatenated);
-* :class:`Writer` — ``write(df)``; the frame flows on unchanged;
+* a **source** (:class:`Source`: every :class:`Reader`, and e.g. a topic generator) —
+  ``read() -> DataFrame``: rows made from its params alone; a source may start a branch;
+* :class:`Writer` — ``write(rows)`` with the rows :meth:`Writer.format` made; data flows on unchanged;
 * row-local stages (:class:`Generator`, :class:`Judge`, :class:`Filter`) —
-  ``process_batch(df) -> DataFrame | StageOutput`` over any batch of rows, so an executor may
-  split the data freely (locally, or on Ray later);
-* whole-dataset stages (:class:`Dedup`) — ``process(df) -> StageOutput`` over all rows at once.
+  ``process_batch(df) -> DataFrame | StageOutput`` over any batch of rows, or over whole groups
+  when the stage names :meth:`RowStage.group_keys` (all responses of one prompt, say);
+* global stages (:class:`Dedup`) — a row-local ``prepare_batch(df)`` (signatures, embeddings),
+  then ``process(df)`` over all rows at once.
 
 Rows a stage removes are returned in :attr:`StageOutput.removed` with a ``reason`` column and are
 kept in the run directory, never silently lost.
@@ -20,7 +23,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,9 +31,10 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:  # pragma: no cover
     from curate.engine import Engine
 
-KINDS = ("reader", "writer", "generator", "judge", "filter", "dedup", "engine")
-
 REASON = "reason"  # column of removed rows that says why
+
+#: How an executor may split a stage's input: any batch of rows, whole groups, or everything.
+Partitioning = Literal["rows", "groups", "global"]
 
 
 class Params(BaseModel):
@@ -47,9 +51,9 @@ class StageOutput:
     removed: pl.DataFrame | None = None
 
 
-@dataclass
-class StageContext:
-    """Everything a component may use while it runs. Built by the runner."""
+@dataclass(frozen=True)
+class StageInfo:
+    """The serializable facts about one stage of one run: ids, paths and settings."""
 
     stage_id: str
     recipe_name: str
@@ -57,11 +61,48 @@ class StageContext:
     run_dir: Path
     stage_dir: Path
     on_bad_rows: Literal["error", "skip"] = "error"
+
+
+class Reporter(Protocol):
+    """Where a running stage sends progress and counters. In process it is a plain object; a
+    distributed executor forwards the same calls over its own channel."""
+
+    def start(self, total: int | None) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+    def count(self, key: str, n: int) -> None: ...
+
+
+class NullReporter:
+    """Counts nothing: for components used outside a run (validation, tests)."""
+
+    def start(self, total: int | None) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        pass
+
+    def count(self, key: str, n: int) -> None:
+        pass
+
+
+@dataclass
+class StageContext:
+    """Everything a component may use while it runs: the stage's :class:`StageInfo`, the engines
+    its params refer to, and a :class:`Reporter` for progress and counters."""
+
+    info: StageInfo
     engines: dict[str, Engine] = field(default_factory=dict)
-    advance: Callable[[int], None] = lambda n: None
-    set_total: Callable[[int | None], None] = lambda n: None
+    reporter: Reporter = field(default_factory=NullReporter)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("curate"))
-    counters: dict[str, int] = field(default_factory=dict)
+
+    stage_id = property(lambda self: self.info.stage_id)
+    recipe_name = property(lambda self: self.info.recipe_name)
+    recipe_dir = property(lambda self: self.info.recipe_dir)
+    run_dir = property(lambda self: self.info.run_dir)
+    stage_dir = property(lambda self: self.info.stage_dir)
+    on_bad_rows = property(lambda self: self.info.on_bad_rows)
 
     def input_path(self, path: str | Path) -> Path:
         """Resolve an input path against the recipe file's folder."""
@@ -79,15 +120,24 @@ class StageContext:
             return self.engines[name]
         except KeyError:
             known = ", ".join(sorted(self.engines)) or "none"
-            raise KeyError(f"engine {name!r} is not declared in the recipe (declared: {known})")
+            raise KeyError(f"engine {name!r} is not available to stage {self.stage_id!r} "
+                           f"(available: {known}); name it in a param typed curate.EngineRef") from None
+
+    def advance(self, n: int) -> None:
+        """Advance the stage's progress by ``n`` units (rows, or requests: see ``progress_total``)."""
+        self.reporter.advance(n)
 
     def count(self, key: str, n: int = 1) -> None:
-        """Add to a named counter reported in the stage's stats (e.g. ``cache_hits``)."""
-        self.counters[key] = self.counters.get(key, 0) + n
+        """Add to a named counter reported in the stage's stats (e.g. ``requests_cached``)."""
+        self.reporter.count(key, n)
+
+    @property
+    def where(self) -> str:
+        return f"stage {self.stage_id!r}"
 
 
 class Component:
-    """Base of every plugin component. Subclass one of the kinds below, not this."""
+    """Base of every stage component. Subclass one of the kinds below, not this."""
 
     kind: ClassVar[str] = ""
     name: ClassVar[str] = ""
@@ -96,7 +146,7 @@ class Component:
     #: An entry of ``reads`` may be a tuple of alternatives: any one of them suffices.
     reads: ClassVar[tuple[str | tuple[str, ...], ...]] = ()
     writes: ClassVar[tuple[str, ...]] = ()
-    #: True when the stage advances its own progress bar (``ctx.advance``), e.g. per request.
+    #: True when the stage advances its own progress (``ctx.advance``), e.g. per request.
     reports_progress: ClassVar[bool] = False
     #: Filled in by the registry: the distribution and version that registered the class.
     package: ClassVar[str | None] = None
@@ -122,16 +172,15 @@ class Component:
         """Columns this stage removes."""
         return []
 
-    def engine_names(self) -> list[str]:
-        """Engines (recipe ``engines:`` keys) this stage uses: params named ``engine``/``engines``."""
-        names: list[str] = []
-        for key in ("engine", "engines", "judge_engine"):
-            value = getattr(self.params, key, None)
-            if isinstance(value, str):
-                names.append(value)
-            elif isinstance(value, (list, tuple)):
-                names.extend(v for v in value if isinstance(v, str))
-        return names
+    # --- how it runs ------------------------------------------------------------------------
+    @property
+    def partitioning(self) -> Partitioning:
+        return "rows"
+
+    def progress_total(self, rows_in: int) -> int | None:
+        """Units of progress for the whole stage (set once, before it runs). Rows by default;
+        a stage that advances per request returns the number of requests."""
+        return rows_in or None
 
     # --- lifecycle --------------------------------------------------------------------------
     def setup(self, ctx: StageContext) -> None:
@@ -149,32 +198,50 @@ class Component:
         no engines yet): raise :class:`curate.DataError` here to fail at validation."""
         return {}
 
+    @property
+    def where(self) -> str:
+        """``stage 'id' (name)`` for error messages."""
+        return f"stage {self.ctx.stage_id!r} ({self.name})" if self.ctx else self.name
+
     @classmethod
     def summary(cls) -> str:
         doc = (cls.__doc__ or "").strip()
         return doc.splitlines()[0] if doc else ""
 
 
-class Reader(Component):
-    """A source of rows. ``read()`` returns a DataFrame; ``preview_columns()`` its schema cheaply."""
+class Source:
+    """Mixin of stages that make rows from their params alone (readers, topic generators, ...).
 
-    kind = "reader"
+    Implement ``read() -> DataFrame``. A source may start a branch (``inputs: []``); given inputs,
+    its rows are appended to theirs. ``preview_columns`` reports the columns cheaply at
+    validation time (and is where a missing file is reported)."""
 
     def read(self) -> pl.DataFrame:
         raise NotImplementedError
 
     def preview_columns(self, ctx: StageContext) -> list[str] | None:
-        """Column names, read cheaply at validation time; also where a missing file is reported.
-        Return ``None`` when unknown."""
+        """Column names, read cheaply at validation time. ``None`` when unknown: the columns of
+        later stages are then checked when this source has run."""
         return None
 
 
+class Reader(Source, Component):
+    """A source of rows read from files or datasets."""
+
+    kind = "reader"
+
+
 class Writer(Component):
-    """A sink. ``write(df)`` persists the frame; the frame flows on unchanged."""
+    """A sink. ``format(df)`` makes the rows to write (default: as they are), ``write(rows)``
+    persists them; the stage's input flows on unchanged."""
 
     kind = "writer"
 
-    def write(self, df: pl.DataFrame) -> None:
+    def format(self, df: pl.DataFrame) -> pl.DataFrame:
+        """The rows as written (an export format); what ``RunResult.outputs`` returns."""
+        return df
+
+    def write(self, rows: pl.DataFrame) -> None:
         raise NotImplementedError
 
     def output_paths(self, ctx: StageContext) -> list[Path]:
@@ -183,12 +250,23 @@ class Writer(Component):
 
 
 class RowStage(Component):
-    """A stage that is a function over any batch of rows (it may add, change or drop rows)."""
+    """A stage that is a function over any batch of rows (it may add, change or drop rows).
 
-    whole_dataset: ClassVar[bool] = False
-    #: Rows per batch the executor hands over; ``None`` hands the whole stage at once (what a
-    #: batched LLM engine wants).
+    Set ``group_by`` (or override :meth:`group_keys`) to receive whole groups: every row sharing
+    the key values arrives in the same call (pair building and best-of-N need it)."""
+
+    #: Rows per call the stage prefers; ``None`` leaves the size to the executor (a batched LLM
+    #: engine wants as many requests per call as possible, so the local executor hands it all).
     batch_size: ClassVar[int | None] = 10_000
+    group_by: ClassVar[tuple[str, ...]] = ()
+
+    def group_keys(self) -> list[str]:
+        """Columns whose equal values must be processed together (empty: any batch)."""
+        return list(self.group_by)
+
+    @property
+    def partitioning(self) -> Partitioning:
+        return "groups" if self.group_keys() else "rows"
 
     def process_batch(self, df: pl.DataFrame) -> pl.DataFrame | StageOutput:
         raise NotImplementedError
@@ -255,16 +333,22 @@ class Filter(RowStage):
 
 
 class Dedup(Component):
-    """Removes duplicate rows; sees the whole dataset at once.
+    """Removes duplicate rows; a global stage in two parts.
 
-    Implement ``find_duplicates(df)``: a frame aligned with ``df`` with ``cluster`` (int, equal for
-    rows in one duplicate cluster), ``duplicate_of`` (``id`` of the kept row, null for kept rows)
-    and ``similarity`` (float, null for kept rows). The base class splits and records them.
+    ``prepare_batch(df)`` is row-local (any batch, in parallel on a distributed executor): add the
+    columns the global part needs, named with a leading ``__`` (signatures, embedding row
+    numbers); the default adds nothing. ``find_duplicates(df)`` then sees every row at once and
+    returns a frame aligned with ``df``: ``cluster`` (int, equal within a duplicate cluster),
+    ``duplicate_of`` (``id`` of the kept row, null for kept rows) and ``similarity`` (float, null
+    for kept rows). The base class splits, records and drops the ``__`` columns.
     """
 
     kind = "dedup"
-    whole_dataset: ClassVar[bool] = True
     reads = ("id",)
+
+    @property
+    def partitioning(self) -> Partitioning:
+        return "global"
 
     @property
     def cluster_column(self) -> str:
@@ -273,6 +357,9 @@ class Dedup(Component):
     def output_columns(self) -> list[str]:
         return [*self.writes, self.cluster_column]
 
+    def prepare_batch(self, df: pl.DataFrame) -> pl.DataFrame:
+        return df
+
     def find_duplicates(self, df: pl.DataFrame) -> pl.DataFrame:
         raise NotImplementedError
 
@@ -280,7 +367,8 @@ class Dedup(Component):
         found = self.find_duplicates(df)
         if found.height != df.height:
             raise RuntimeError(f"{self.name}: find_duplicates returned {found.height} rows for {df.height}")
-        marked = df.with_columns(
+        scratch = [c for c in df.columns if c.startswith("__")]
+        marked = df.drop(scratch).with_columns(
             found["cluster"].cast(pl.Int64).alias(self.cluster_column),
             found["duplicate_of"].cast(pl.Utf8).alias("duplicate_of"),
             found["similarity"].cast(pl.Float64).alias("similarity"),

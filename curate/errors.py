@@ -21,7 +21,15 @@ class UserInputError(CurateError):
         self.message = message
         self.where = where
         self.hint = hint
-        super().__init__(self.render())
+        super().__init__(message)
+
+    def __str__(self) -> str:  # rendered when shown, so a `where` added later is never lost
+        return self.render()
+
+    def located(self, where: str) -> "UserInputError":
+        """Set ``where`` unless the error already knows it; returns the error (for ``raise``)."""
+        self.where = self.where or where
+        return self
 
     def render(self) -> str:
         text = f"{self.where}: {self.message}" if self.where else self.message

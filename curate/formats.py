@@ -1,4 +1,4 @@
-"""The dataset formats curate reads and writes, and text selection over them.
+"""The dataset formats curate reads and writes.
 
 Working columns inside a pipeline (any may be absent):
 
@@ -30,7 +30,6 @@ import polars as pl
 MESSAGE = pl.Struct({"role": pl.Utf8, "content": pl.Utf8})
 MESSAGES = pl.List(MESSAGE)
 Format = Literal["sft", "preference", "raw"]
-TEXT_TARGETS = ("prompt", "response", "conversation")
 
 _EXTRA_META = ("id", "source", "generation")
 
@@ -59,43 +58,16 @@ def prompt_messages(df: pl.DataFrame) -> pl.Expr:
     raise KeyError("the data has neither a `messages` nor a `prompt` column")
 
 
+def conversation(df: pl.DataFrame, response: str = "response") -> pl.Expr:
+    """The whole conversation as messages: the prompt messages plus the response as the last turn."""
+    return pl.concat_list(prompt_messages(df), assistant_message(pl.col(response)))
+
+
 def render_messages(expr: pl.Expr) -> pl.Expr:
     """Messages rendered as ``role: content`` lines (for dedup, filters, judges)."""
     return expr.list.eval(
         pl.element().struct.field("role") + pl.lit(": ") + pl.element().struct.field("content")
     ).list.join("\n")
-
-
-def select_text(df: pl.DataFrame, text: str) -> pl.Series:
-    """The text a dedup or filter works on: a column (messages are rendered), or one of
-    ``prompt``, ``response``, ``conversation`` derived from the working columns."""
-    if text in df.columns:
-        dtype = df.schema[text]
-        if is_messages(dtype):
-            return df.select(render_messages(pl.col(text)).alias(text)).to_series()
-        if dtype == pl.Utf8 or dtype == pl.String:
-            return df[text]
-        return df[text].cast(pl.Utf8)
-    if text == "prompt" and "messages" in df.columns:
-        user_turns = pl.col("messages").list.eval(
-            pl.element().filter(pl.element().struct.field("role") == "user").struct.field("content")
-        ).list.join("\n")
-        return df.select(user_turns.alias("prompt")).to_series()
-    if text == "conversation":
-        parts = [render_messages(prompt_messages(df))]
-        if "response" in df.columns:
-            parts.append(pl.lit("assistant: ") + pl.col("response").fill_null(""))
-        return df.select(pl.concat_str(parts, separator="\n").alias("conversation")).to_series()
-    raise KeyError(f"no column {text!r} (and it is not one of {', '.join(TEXT_TARGETS)} derivable here)")
-
-
-def text_columns_needed(text: str) -> list[str | tuple[str, ...]]:
-    """The declared input columns for a ``text`` param (see :func:`select_text`)."""
-    if text == "prompt":
-        return [("prompt", "messages")]
-    if text == "conversation":
-        return [("prompt", "messages")]
-    return [text]
 
 
 def to_format(df: pl.DataFrame, fmt: Format, recipe_name: str) -> pl.DataFrame:

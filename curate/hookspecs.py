@@ -76,36 +76,58 @@ def curate_register_dedups(register):
 
 @hookspec
 def curate_register_engines(register):
-    """Register model backends (subclasses of :class:`curate.Engine`): LLMs and reward models.
+    """Register chat engines (subclasses of :class:`curate.ChatEngine`): LLM backends.
 
     :param register: call ``register(EngineClass)`` for each engine.
     """
 
 
 @hookspec
-def curate_stage_started(recipe, stage_id, component):
+def curate_register_score_engines(register):
+    """Register score engines (subclasses of :class:`curate.ScoreEngine`): reward models.
+
+    :param register: call ``register(ScoreEngineClass)`` for each engine.
+    """
+
+
+@hookspec
+def curate_run_started(recipe, run_dir):
+    """Called once after the recipe was validated and engines started, before any stage runs.
+
+    :param recipe: the :class:`curate.Recipe` being run.
+    :param run_dir: the run's :class:`curate.RunDir` (layout and readers of the run directory).
+    """
+
+
+@hookspec
+def curate_stage_started(recipe, stage_id, component, run_dir):
     """Called before a stage runs (not when it is restored from its checkpoint).
 
     :param recipe: the :class:`curate.Recipe` being run.
     :param stage_id: the stage's id in the recipe.
     :param component: the configured component instance.
+    :param run_dir: the run's :class:`curate.RunDir`.
     """
 
 
 @hookspec
-def curate_stage_finished(recipe, stage_id, stats):
+def curate_stage_finished(recipe, stage_id, stats, run_dir):
     """Called after a stage ran or was restored from its checkpoint.
 
     :param recipe: the :class:`curate.Recipe` being run.
     :param stage_id: the stage's id in the recipe.
     :param stats: the stage's :class:`curate.StageStats` (rows in/out/removed, seconds, cached).
+    :param run_dir: the run's :class:`curate.RunDir`.
     """
 
 
 @hookspec
-def curate_run_finished(recipe, result):
-    """Called once after every stage finished.
+def curate_run_finished(recipe, result, run_dir, complete):
+    """Called once when the run ends: after every stage finished, and also when it failed or was
+    interrupted (then ``complete`` is false and ``result.stats`` holds the stages that finished).
 
     :param recipe: the :class:`curate.Recipe` that ran.
     :param result: the :class:`curate.RunResult`.
+    :param run_dir: the run's :class:`curate.RunDir`.
+    :param complete: true when every stage finished.
     """

@@ -25,15 +25,6 @@ from curate.errors import PluginError
 from curate.registry import KINDS, Origin, Registry
 
 ENTRY_POINT_GROUP = "curate"
-_HOOK_BY_KIND = {
-    "reader": "curate_register_readers",
-    "writer": "curate_register_writers",
-    "generator": "curate_register_generators",
-    "judge": "curate_register_judges",
-    "filter": "curate_register_filters",
-    "dedup": "curate_register_dedups",
-    "engine": "curate_register_engines",
-}
 
 _pm: pluggy.PluginManager | None = None
 _registry: Registry | None = None
@@ -96,12 +87,13 @@ def plugin_manager() -> pluggy.PluginManager:
 def _build_registry(pm: pluggy.PluginManager) -> Registry:
     registry = Registry()
     registry.failed.update(_failed)
-    for kind in KINDS:
-        hook = getattr(pm.hook, _HOOK_BY_KIND[kind])
-        for impl in hook.get_hookimpls():
+    trace = pm.trace.root.get("register")  # prints only when CURATE_TRACE_PLUGINS set a writer
+    for kind in KINDS.values():
+        for impl in getattr(pm.hook, kind.hook).get_hookimpls():
             origin = _origins.get(impl.plugin_name) or Origin(impl.plugin_name, None, None)
-            register = registry.register_callable(kind, origin)
-            kwargs: dict[str, Any] = {"register": register}
+            # Each plugin's hook is called on its own, so that what it registers is attributed to it.
+            kwargs: dict[str, Any] = {"register": registry.register_callable(kind.name, origin)}
+            trace(kind.hook, f"plugin={impl.plugin_name!r}")
             try:
                 impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
             except PluginError:
@@ -130,9 +122,17 @@ def reset() -> None:
 @contextmanager
 def temporary_plugin(plugin: object, name: str | None = None, *, package: str | None = None,
                      version: str | None = None) -> Iterator[Registry]:
-    """Register ``plugin`` (a module or object with hookimpls) until the block exits."""
+    """Register ``plugin`` (a module or object with hookimpls) until the block exits.
+
+    A plugin that is already registered (e.g. the module of an installed package, loaded through
+    its entry point) is used as it is: the block gets the registry, and the plugin stays
+    registered afterwards. So a plugin's tests pass both before and after it is installed.
+    """
     global _registry
     pm = plugin_manager()
+    if pm.is_registered(plugin):
+        yield registry()
+        return
     name = pm.register(plugin, name=name)
     _origins[name] = Origin(name, package, version)
     _registry = None

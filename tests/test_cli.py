@@ -20,7 +20,9 @@ def recipe(write_jsonl, write_recipe):
 def test_run_ok_and_set(recipe, tmp_path, capsys):
     assert main(["run", str(recipe), "--run-dir", str(tmp_path / "r"), "--quiet", "--set", "stages.dedup.with.lowercase=false"]) == 0
     assert len((tmp_path / "r" / "o.jsonl").read_text().splitlines()) == 2
-    assert "wrote write.jsonl: 2 rows" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"wrote {tmp_path / 'r' / 'o.jsonl'} (write.jsonl): 2 rows" in err  # the path, not only the stage
+    assert "status" in err and "ran" in err  # the summary table's last column has a header
 
 
 def test_invalid_recipe_exits_2(write_recipe, tmp_path, capsys):
@@ -48,7 +50,8 @@ def test_failure_while_running_exits_1(recipe, tmp_path, capsys, monkeypatch):
 def test_validate_runs_nothing(recipe, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["validate", str(recipe)]) == 0
-    assert "valid recipe 'c' with 3 stages" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "valid recipe 'c': 3 stages" in out and "<- read.jsonl" in out
     assert not (tmp_path / "runs").exists()
 
 

@@ -97,11 +97,15 @@ def test_trace_env_prints_hook_calls(monkeypatch, capsys):
     monkeypatch.setenv("CURATE_TRACE_PLUGINS", "1")
     plugins.reset()
     try:
-        plugins.plugin_manager().hook.curate_stage_finished(recipe=None, stage_id="s", stats=None)
+        plugins.registry()
+        plugins.plugin_manager().hook.curate_stage_finished(recipe=None, stage_id="s", stats=None, run_dir=None)
     finally:
         monkeypatch.delenv("CURATE_TRACE_PLUGINS")
         plugins.reset()
-    assert "curate_stage_finished" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "curate_stage_finished" in err
+    # Registration calls are traced too, each with the plugin it came from.
+    assert "curate_register_readers plugin='curate'" in err and "curate_register_engines plugin='openai'" in err
 
 
 def test_component_of_a_broken_plugin_names_the_plugin(fake_entry_points, monkeypatch):

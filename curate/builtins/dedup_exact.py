@@ -6,7 +6,7 @@ import polars as pl
 from pydantic import Field
 
 from curate.component import Dedup, Params
-from curate.formats import select_text, text_columns_needed
+from curate.text import text_columns, text_of
 
 
 class ExactDedupParams(Params):
@@ -24,10 +24,10 @@ class ExactDedup(Dedup):
     Params = ExactDedupParams
 
     def input_columns(self) -> list[str | tuple[str, ...]]:
-        return ["id", *text_columns_needed(self.params.column)]
+        return ["id", *text_columns(self.params.column)]
 
     def normalized(self, df: pl.DataFrame) -> pl.Series:
-        text = select_text(df, self.params.column).fill_null("")
+        text = text_of(df, self.params.column, where=self.where, numbers=True).fill_null("")
         expr = pl.lit(text)
         if self.params.lowercase:
             expr = expr.str.to_lowercase()
@@ -37,8 +37,16 @@ class ExactDedup(Dedup):
             expr = expr.str.replace_all(r"\s+", " ").str.strip_chars()
         return pl.select(expr.alias("norm")).to_series()
 
+    def prepare_batch(self, df: pl.DataFrame) -> pl.DataFrame:
+        # Row-local part: normalize and hash (in parallel on a distributed executor). The 128-bit
+        # key (two independent 64-bit hashes) makes a false match practically impossible.
+        norm = self.normalized(df)
+        return df.with_columns(pl.struct(norm.hash(seed=1).alias("a"), norm.hash(seed=2).alias("b"))
+                               .alias("__exact_key"))
+
     def find_duplicates(self, df: pl.DataFrame) -> pl.DataFrame:
-        frame = pl.DataFrame({"id": df["id"].cast(pl.Utf8), "norm": self.normalized(df)}).with_row_index("row")
+        key = df["__exact_key"] if "__exact_key" in df.columns else self.prepare_batch(df)["__exact_key"]
+        frame = pl.DataFrame({"id": df["id"].cast(pl.Utf8), "norm": key}).with_row_index("row")
         first = pl.col("row").min().over("norm")
         frame = frame.with_columns(first.alias("first_row"))
         first_id = frame["id"].gather(frame["first_row"])

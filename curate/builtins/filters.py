@@ -9,7 +9,7 @@ import polars as pl
 from pydantic import Field, field_validator, model_validator
 
 from curate.component import Filter, FilterParams
-from curate.formats import select_text, text_columns_needed
+from curate.text import text_columns, text_of
 
 
 class LengthParams(FilterParams):
@@ -35,11 +35,11 @@ class LengthFilter(Filter):
     Params = LengthParams
 
     def input_columns(self) -> list[str | tuple[str, ...]]:
-        return text_columns_needed(self.params.column)
+        return text_columns(self.params.column)
 
     def drop_reason(self, df: pl.DataFrame) -> pl.Expr:
         p = self.params
-        text = pl.lit(select_text(df, p.column).fill_null(""))
+        text = pl.lit(text_of(df, p.column, where=self.where).fill_null(""))
         size = text.str.len_chars() if p.unit == "chars" else text.str.count_matches(r"\S+")
         reason = pl.lit(None, pl.Utf8)
         if p.max is not None:
@@ -73,12 +73,12 @@ class RegexFilter(Filter):
     Params = RegexParams
 
     def input_columns(self) -> list[str | tuple[str, ...]]:
-        return text_columns_needed(self.params.column)
+        return text_columns(self.params.column)
 
     def drop_reason(self, df: pl.DataFrame) -> pl.Expr:
         p = self.params
         pattern = f"(?i){p.pattern}" if p.ignore_case else p.pattern
-        found = pl.lit(select_text(df, p.column).fill_null("")).str.contains(pattern)
+        found = pl.lit(text_of(df, p.column, where=self.where).fill_null("")).str.contains(pattern)
         drop = found if p.keep == "non_matching" else ~found
         what = "matches" if p.keep == "non_matching" else "does not match"
         return pl.when(drop).then(pl.lit(f"{p.column} {what} /{p.pattern}/")).otherwise(pl.lit(None, pl.Utf8))

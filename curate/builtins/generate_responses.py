@@ -14,19 +14,14 @@ import polars as pl
 from pydantic import Field
 
 from curate.component import REASON, Generator, Params, StageOutput
-from curate.engine import ChatRequest, ChatResult, SamplingParams
+from curate.engine import ChatRequest, ChatResult, EngineRef, SamplingParams
 from curate.formats import MESSAGES, prompt_messages
 
 
-class ResponsesParams(Params):
-    engines: list[str] = Field(["default"], min_length=1,
-                               description="Recipe engine names to sample from; each gives `n` responses per prompt.")
-    n: int = Field(1, ge=1, description="Responses per prompt per engine.")
-    temperature: float = Field(0.7, ge=0, description="Sampling temperature.")
-    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass.")
-    max_tokens: int = Field(512, ge=1, description="Maximum tokens per response.")
-    seed: int | None = Field(None, description="Sampling seed, for reproducible runs.")
-    stop: list[str] | None = Field(None, description="Stop strings.")
+class ResponsesParams(Params, SamplingParams):
+    engines: list[EngineRef] = Field([EngineRef("default")], min_length=1,
+                                     description="Recipe engine names to sample from; each gives `n` responses per prompt.")
+    temperature: float = Field(0.7, ge=0, description="Sampling temperature; 0 is greedy.")
     system_prompt: str | None = Field(None, description="System message prepended to every conversation.")
     output: Literal["rows", "list"] = Field(
         "rows", description="`rows`: one row per response (id `<row id>/<engine>/<k>`, `prompt_id` keeps the "
@@ -47,9 +42,10 @@ class GenerateResponses(Generator):
         return ["response", "finish_reason", "prompt_id", "response_index", "generation"]
 
     def sampling(self) -> SamplingParams:
-        p = self.params
-        return SamplingParams(n=p.n, temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens,
-                              seed=p.seed, stop=p.stop)
+        return SamplingParams.from_params(self.params)
+
+    def progress_total(self, rows_in: int) -> int | None:
+        return rows_in * len(self.params.engines) or None
 
     def requests(self, df: pl.DataFrame, engine: str) -> list[ChatRequest]:
         messages = df.select(prompt_messages(df).alias("m"))["m"].to_list()
@@ -61,7 +57,6 @@ class GenerateResponses(Generator):
     def process_batch(self, df: pl.DataFrame) -> StageOutput:
         ctx = self.ctx
         assert ctx is not None
-        ctx.set_total(df.height * len(self.params.engines))
         results: dict[str, list[ChatResult]] = {}
         models: dict[str, Any] = {}
 

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from curate.component import Params, Reader, StageContext
 from curate.errors import DataError
-from curate.runner.checkpoint import write_parquet
+from curate.files import write_parquet
 
 
 class FileReaderParams(Params):
@@ -32,7 +32,8 @@ class FileReader(Reader):
         return path
 
     def cache_key(self) -> dict[str, Any]:
-        return getattr(self, "_identity", {})
+        # Editing the input file reruns the stage (and what depends on it).
+        return self.file_identity(self.ctx)
 
     def _finish(self, df: pl.DataFrame, path: Path) -> pl.DataFrame:
         if self.params.rename:
@@ -54,8 +55,6 @@ class FileReader(Reader):
         return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
     def preview_columns(self, ctx: StageContext) -> list[str] | None:
-        # Also records the file's identity so that editing the file reruns the stage.
-        self._identity = self.file_identity(ctx)
         cols = self._schema(self._path(ctx))
         renamed = [self.params.rename.get(c, c) for c in cols]
         return renamed + ["source"]

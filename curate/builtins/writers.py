@@ -13,7 +13,8 @@ from pydantic import Field
 from curate.component import Params, StageContext, Writer
 from curate.errors import DataError
 from curate.formats import Format, to_format
-from curate.runner.checkpoint import atomic_write
+from curate.rundir import RunDir, StageRecord
+from curate.files import atomic_write
 
 
 class WriterParams(Params):
@@ -35,7 +36,7 @@ class FileWriter(Writer):
             return [("prompt", "messages"), "chosen", "rejected"]
         return []
 
-    def formatted(self, df: pl.DataFrame) -> pl.DataFrame:
+    def format(self, df: pl.DataFrame) -> pl.DataFrame:
         assert self.ctx is not None
         try:
             return to_format(df, self.params.format, self.ctx.recipe_name)
@@ -49,9 +50,8 @@ class JsonlWriter(FileWriter):
 
     name = "write.jsonl"
 
-    def write(self, df: pl.DataFrame) -> None:
-        out = self.formatted(df)
-        atomic_write(self.output_paths(self.ctx)[0], lambda tmp: out.write_ndjson(tmp))
+    def write(self, rows: pl.DataFrame) -> None:
+        atomic_write(self.output_paths(self.ctx)[0], lambda tmp: rows.write_ndjson(tmp))
 
 
 class ParquetWriter(FileWriter):
@@ -59,9 +59,8 @@ class ParquetWriter(FileWriter):
 
     name = "write.parquet"
 
-    def write(self, df: pl.DataFrame) -> None:
-        out = self.formatted(df)
-        atomic_write(self.output_paths(self.ctx)[0], lambda tmp: out.write_parquet(tmp))
+    def write(self, rows: pl.DataFrame) -> None:
+        atomic_write(self.output_paths(self.ctx)[0], lambda tmp: rows.write_parquet(tmp))
 
 
 class HFWriterParams(WriterParams):
@@ -76,14 +75,14 @@ class HFDiskWriter(FileWriter):
     name = "write.hf"
     Params = HFWriterParams
 
-    def write(self, df: pl.DataFrame) -> None:
+    def write(self, rows: pl.DataFrame) -> None:
+        out = rows
         try:
             import datasets
         except ImportError:
             raise DataError("write.hf needs the `datasets` package", hint="pip install 'curate[hf]'") from None
         assert self.ctx is not None
         datasets.disable_progress_bars()
-        out = self.formatted(df)
         target = self.output_paths(self.ctx)[0]
         ds = datasets.Dataset(out.to_arrow())
         tmp = target.with_name(f".{target.name}.tmp")
@@ -103,17 +102,19 @@ class HFDiskWriter(FileWriter):
 
 
 def dataset_card(ctx: StageContext, df: pl.DataFrame, fmt: str) -> str:
-    """A README that records the recipe, the stage funnel so far and the column schema."""
-    manifest: dict[str, Any] = {}
-    try:
-        manifest = json.loads((ctx.run_dir / "run.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        pass
+    """A README that records the recipe, the stage funnel up to this writer and the column schema.
+
+    The runner writes ``run.json`` (with this run's recipe and stage graph) before any stage
+    runs, and each stage's stats as it finishes, so the card describes the run that writes it."""
+    run_dir = RunDir(ctx.run_dir)
+    manifest = run_dir.manifest() or {}
     lines = ["---", "tags: [curate, synthetic]", "---", "", f"# {ctx.recipe_name}", "",
-             f"Made by [curate](https://pypi.org/project/curate) in the `{fmt}` format; {df.height} rows.", "",
-             "## Stage funnel", "", "| stage | rows |", "|---|---|"]
-    for st in _funnel(ctx):
-        lines.append(f"| {st[0]} | {st[1]} |")
+             f"Made by [curate](https://pypi.org/project/curate-llm/) in the `{fmt}` format; {df.height} rows.", "",
+             "## Stage funnel", "", "| stage | component | rows in | rows out | removed |", "|---|---|---|---|---|"]
+    for record in _funnel(run_dir, manifest, ctx.stage_id):
+        st = record.stats
+        lines.append(f"| {record.id} | `{record.use}` | {st.get('rows_in', 0):,} | {st.get('rows_out', 0):,} | "
+                     f"{st.get('rows_removed', 0):,} |")
     lines += ["", "## Columns", "", "| column | type |", "|---|---|"]
     lines += [f"| `{name}` | `{dtype}` |" for name, dtype in df.schema.items()]
     recipe = manifest.get("recipe")
@@ -121,14 +122,14 @@ def dataset_card(ctx: StageContext, df: pl.DataFrame, fmt: str) -> str:
     return "\n".join(lines)
 
 
-def _funnel(ctx: StageContext) -> list[tuple[str, int]]:
-    rows = []
-    for meta_path in sorted((ctx.run_dir / "stages").glob("*/meta.json")):
-        try:
-            meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError:
-            continue
-        if meta_path.parent.name.split("-", 1)[1] == ctx.stage_id:
-            break
-        rows.append((meta_path.parent.name.split("-", 1)[1], meta["stats"]["rows_out"]))
-    return rows
+def _funnel(run_dir: RunDir, manifest: dict[str, Any], writer_id: str) -> list[StageRecord]:
+    """The checkpointed stages upstream of the writer in this run, in execution order."""
+    graph = {s["id"]: s.get("inputs") or [] for s in manifest.get("stages") or []}
+    upstream: set[str] = set()
+    frontier = list(graph.get(writer_id, []))
+    while frontier:
+        sid = frontier.pop()
+        if sid not in upstream:
+            upstream.add(sid)
+            frontier.extend(graph.get(sid, []))
+    return [r for r in run_dir.stages() if r.id in upstream]

@@ -1,7 +1,8 @@
 """Request-level resume: every completed request is stored in SQLite (WAL) as it completes.
 
-The key is a fingerprint of the engine identity (backend, model, endpoint, chat template), the
-messages, the sampling params and the JSON schema. A rerun after ``kill -9`` sends only the
+The key is a fingerprint of the engine identity (backend, model, endpoint, chat template) and
+the request: messages, sampling params and JSON schema for a chat engine; conversation and
+response for a score engine. A rerun after ``kill -9`` sends only the
 requests that had not completed; a changed model or sampling param misses the cache. Failed
 requests are not cached, so a rerun retries them.
 """
@@ -12,9 +13,10 @@ import json
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from curate.engine import ChatRequest, ChatResult, Engine, OnResult
+from curate.engine import (ChatEngine, ChatRequest, ChatResult, Engine, EngineError, OnResult, OnScore, ScoreEngine,
+                           ScoreRequest, ScoreResult)
 
 
 class RequestCache:
@@ -37,7 +39,7 @@ class RequestCache:
                     found[key] = json.loads(blob)
         return found
 
-    def put(self, key: str, result: ChatResult) -> None:
+    def put(self, key: str, result: ChatResult | ScoreResult) -> None:
         blob = json.dumps(result.to_json(), ensure_ascii=False)
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO results (key, result) VALUES (?, ?)", (key, blob))
@@ -48,42 +50,66 @@ class RequestCache:
 
 
 class CachedEngine(Engine):
-    """Wraps an engine so that completed requests are persisted and never paid for twice."""
+    """Wraps a chat or score engine so that completed requests are persisted and never paid for
+    twice. The cache file opens on first use, so starting an engine writes nothing."""
 
     def __init__(self, inner: Engine, path: Path):
         self.inner = inner
         self.params = inner.params
         self.name = inner.name  # type: ignore[misc]
+        self.capability = inner.capability  # type: ignore[misc]
+        self.package, self.version = inner.package, inner.version  # type: ignore[misc]
         self.cache_path = path
         self._cache: RequestCache | None = None
+        self._identity: dict[str, Any] | None = None
+        self.started = False
+        #: requests answered from the cache, and sent to the engine, since this wrapper was made
         self.hits = 0
         self.misses = 0
 
     @property
-    def supports_json_schema(self) -> bool:  # type: ignore[override]
-        return self.inner.supports_json_schema
+    def supports_json_schema(self) -> bool:
+        return getattr(self.inner, "supports_json_schema", False)
 
     def identity(self) -> dict[str, Any]:
-        return self.inner.identity()
+        if self._identity is None:  # final before start (see Engine.identity); computed once
+            self._identity = self.inner.identity()
+        return self._identity
 
     def start(self) -> None:
-        self.inner.start()
+        if not self.started:
+            self.inner.start()
+            self.started = True
+
+    def _open(self) -> RequestCache:
+        if not self.started:
+            self.start()
         if self._cache is None:
             self._cache = RequestCache(self.cache_path)
+        return self._cache
 
     def generate(self, requests: list[ChatRequest], on_result: OnResult | None = None) -> list[ChatResult]:
-        if self._cache is None:
-            self.start()
-        assert self._cache is not None
+        if not isinstance(self.inner, ChatEngine):
+            raise EngineError(f"engine {self.name!r} is a score engine; it cannot generate")
+        return self._cached(requests, on_result, ChatResult.from_json, self.inner.generate)
+
+    def score(self, requests: list[ScoreRequest], on_result: OnScore | None = None) -> list[ScoreResult]:
+        if not isinstance(self.inner, ScoreEngine):
+            raise EngineError(f"engine {self.name!r} is a chat engine; it cannot score")
+        return self._cached(requests, on_result, ScoreResult.from_json, self.inner.score)
+
+    def _cached(self, requests: list[Any], on_result: Callable[[Any], None] | None,
+                from_json: Callable[[str, dict[str, Any]], Any], call: Callable[..., list[Any]]) -> list[Any]:
+        cache = self._open()
         ident = self.identity()
         keys = [r.fingerprint(ident) for r in requests]
-        stored = self._cache.get_many(list(dict.fromkeys(keys)))
-        results: dict[int, ChatResult] = {}
-        todo: list[ChatRequest] = []
+        stored = cache.get_many(list(dict.fromkeys(keys)))
+        results: dict[int, Any] = {}
+        todo: list[Any] = []
         todo_keys: dict[str, str] = {}
         for i, (req, key) in enumerate(zip(requests, keys)):
             if key in stored:
-                results[i] = ChatResult.from_json(req.id, stored[key])
+                results[i] = from_json(req.id, stored[key])
                 if on_result:
                     on_result(results[i])
             else:
@@ -91,19 +117,19 @@ class CachedEngine(Engine):
                 todo_keys[req.id] = key
         self.hits += len(requests) - len(todo)
         self.misses += len(todo)
-        cache = self._cache
 
-        def persist(result: ChatResult) -> None:
+        def persist(result: Any) -> None:
             if result.ok:
                 cache.put(todo_keys[result.id], result)
             if on_result:
                 on_result(result)
 
-        fresh = {r.id: r for r in self.inner.generate(todo, persist)} if todo else {}
+        fresh = {r.id: r for r in call(todo, persist)} if todo else {}
         return [results[i] if i in results else fresh[req.id] for i, req in enumerate(requests)]
 
     def close(self) -> None:
         self.inner.close()
+        self.started = False
         self.close_cache()
 
     def close_cache(self) -> None:

@@ -3,11 +3,38 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from curate.recipe.yaml_loader import KeyPath
+from curate.recipe.yaml_loader import KeyPath, render_path
+
+
+def default_stage_ids(stages: Iterable[tuple[str | None, str | None]]) -> list[str | None]:
+    """Stage ids from ``(id, use)`` pairs: an explicit id, else the ``use`` name suffixed ``-2``,
+    ``-3`` ... when repeated. The one rule, shared by the recipe model and ``--set``."""
+    stages = list(stages)
+    seen = {sid for sid, _ in stages if sid}
+    ids: list[str | None] = []
+    for sid, use in stages:
+        if sid or use is None:
+            ids.append(sid)
+            continue
+        candidate, k = use, 2
+        while candidate in seen:
+            candidate, k = f"{use}-{k}", k + 1
+        seen.add(candidate)
+        ids.append(candidate)
+    return ids
+
+
+class Join(BaseModel):
+    """How a stage with several inputs combines them when it should not just append them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    on: list[str] = Field(min_length=1, description="Key columns the inputs share.")
+    how: Literal["inner", "left", "full"] = Field("inner", description="Join type, applied input by input.")
 
 
 class Stage(BaseModel):
@@ -20,6 +47,10 @@ class Stage(BaseModel):
                            "`-2`, `-3` ... when repeated). Used by `--set stages.<id>...` and outputs.")
     with_: dict[str, Any] = Field(default_factory=dict, alias="with",
                                   description="Params of the component; see `curate describe NAME`.")
+    inputs: list[str] | None = Field(
+        None, description="Ids of the stages whose output this stage reads (default: the stage before it; "
+                          "`[]` starts a new branch from a source). Several inputs are appended.")
+    join: Join | None = Field(None, description="Join several inputs on key columns instead of appending them.")
 
 
 class EngineSpec(BaseModel):
@@ -44,11 +75,13 @@ class Recipe(BaseModel):
         "error", description="`skip` skips corrupt input rows, counting them and writing them to a rejects file."
     )
     engines: dict[str, EngineSpec] = Field(default_factory=dict, description="Named model backends.")
-    stages: list[Stage] = Field(min_length=1, description="The pipeline, in order.")
+    stages: list[Stage] = Field(min_length=1, description="The pipeline: stages in order; `inputs` make a graph.")
 
     _source: Path | None = PrivateAttr(None)
     _lines: dict[KeyPath, int] = PrivateAttr(default_factory=dict)
     _base_dir: Path | None = PrivateAttr(None)
+    #: key paths set by ``--set``, with the override's text (errors name it instead of a line)
+    _overrides: dict[KeyPath, str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _assign_ids(self) -> "Recipe":
@@ -58,13 +91,8 @@ class Recipe(BaseModel):
                 if st.id in seen:
                     raise ValueError(f"duplicate stage id {st.id!r}")
                 seen.add(st.id)
-        for st in self.stages:
-            if st.id is None:
-                candidate, k = st.use, 2
-                while candidate in seen:
-                    candidate, k = f"{st.use}-{k}", k + 1
-                st.id = candidate
-                seen.add(candidate)
+        for st, sid in zip(self.stages, default_stage_ids((st.id, st.use) for st in self.stages)):
+            st.id = sid
         return self
 
     @property
@@ -84,21 +112,21 @@ class Recipe(BaseModel):
         return self
 
     def where(self, path: KeyPath) -> str:
-        """``file:line key.path`` for error messages (line of the nearest known key)."""
-        from curate.recipe.yaml_loader import render_path
-
+        """``file:line key.path`` for error messages (line of the nearest known key), or the
+        ``--set`` override that supplied the value."""
+        path = tuple(path)
+        for overridden, text in self._overrides.items():
+            if path[:len(overridden)] == overridden:
+                return f"--set {text} ({render_path(path)})"
         loc = str(self._source) if self._source else f"recipe {self.name!r}"
-        probe = tuple(path)
+        probe = path
         while probe and probe not in self._lines:
             probe = probe[:-1]
         if self._source and probe in self._lines:
             loc += f":{self._lines[probe]}"
-        return f"{loc} {render_path(tuple(path))}".rstrip()
+        return f"{loc} {render_path(path)}".rstrip()
 
-    def stage_index(self, key: str | int) -> int:
-        for i, st in enumerate(self.stages):
-            if st.id == key:
-                return i
-        if isinstance(key, int) or str(key).isdigit():
-            return int(key)
-        raise KeyError(key)
+    def stage_where(self, stage_id: str, *rest: str | int) -> str:
+        """:meth:`where` for a key path under the stage with this id."""
+        index = next(i for i, st in enumerate(self.stages) if st.id == stage_id)
+        return self.where(("stages", index, *rest))

@@ -1,16 +1,127 @@
-"""Executors run stages over data. ``LocalExecutor`` runs in this process; a distributed one
-(Ray Data) implements the same two methods: ``map_batches`` for row-local stages and ``run_whole``
-for whole-dataset stages."""
+"""Executors own the data plane: datasets, batches, the partitioning a stage asks for, and the
+checkpoints of stage outputs and removed rows.
+
+The runner plans, orders and records; for each stage it hands the executor a :class:`StageTask`
+(plain, serializable data: ids, paths, the component's name and params, the engines it may use)
+and the :class:`Dataset` handles of the stage's inputs, and gets back a :class:`StageRun`. The
+executor rebuilds the component from (name, params) wherever it runs it, so a distributed
+executor (Ray) implements the same interface without touching a plugin:
+
+* ``rows`` stages get any batch of rows (``batch_size`` rows; ``None`` lets the executor choose:
+  the local executor then hands over the whole stage in one call, which a batched engine wants);
+* ``groups`` stages get whole groups: every row sharing the ``group_keys`` values in one call;
+* ``global`` stages run ``prepare_batch`` over batches, then ``process`` over everything.
+"""
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
 import polars as pl
 
-from curate.component import StageOutput
+from curate.component import (REASON, Component, Dedup, Reader, Reporter, RowStage, Source, StageContext, StageInfo,
+                              StageOutput, Writer)
+from curate.engine import Engine
+from curate.errors import DataError
+from curate.rundir import RunDir
+from curate.files import write_parquet
 
-BatchFn = Callable[[pl.DataFrame], "pl.DataFrame | StageOutput"]
+ID_COLUMN = "id"
+#: Rows per ``prepare_batch`` call of a global stage.
+PREPARE_BATCH_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class StageTask:
+    """Everything an executor needs to run one stage, as plain data."""
+
+    info: StageInfo
+    use: str
+    params: dict[str, Any]
+    inputs: tuple[str, ...] = ()
+    join: dict[str, Any] | None = None
+    #: recipe engine names the stage may use
+    engines: tuple[str, ...] = ()
+
+    def build(self) -> Component:
+        """The component, rebuilt from its registered name and params (in any process)."""
+        from curate.plugins import registry
+
+        return registry().get(self.use)(self.params)
+
+
+class Dataset(Protocol):
+    """A stage's output as the executor holds it; the runner only asks its shape."""
+
+    @property
+    def columns(self) -> list[str]: ...
+
+    @property
+    def num_rows(self) -> int: ...
+
+
+@dataclass
+class StageRun:
+    """What running a stage produced."""
+
+    output: Dataset
+    rows_in: int
+    rows_out: int
+    rows_removed: int
+    seconds: float
+    counters: dict[str, int] = field(default_factory=dict)
+    #: for a writer: the rows it wrote (its export format)
+    written: Dataset | None = None
+    #: for a writer that passes its single input on: that input's stage id (no copy checkpointed)
+    data_from: str | None = None
+
+
+class Executor(Protocol):
+    def open(self, run_dir: RunDir, engines: dict[str, Engine]) -> None:
+        """Called once before any stage of a run; ``engines`` are started as stages need them."""
+
+    def load(self, stage_dir: Path) -> Dataset:
+        """A checkpointed stage output (lazily: nothing is read until needed)."""
+
+    def run(self, task: StageTask, inputs: list[Dataset], reporter: Reporter) -> StageRun:
+        """Run one stage over its inputs; checkpoint its output and removed rows."""
+
+    def collect(self, data: Dataset) -> pl.DataFrame:
+        """Bring a dataset into this process as a polars DataFrame."""
+
+    def close(self) -> None:
+        """Called once after the run, also when it failed."""
+
+
+# --- the local executor ---------------------------------------------------------------------------
+
+class LocalDataset:
+    """A polars frame in memory, or a checkpoint file read on first use."""
+
+    def __init__(self, frame: pl.DataFrame | None = None, path: Path | None = None):
+        self._frame, self.path = frame, path
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        if self._frame is None:
+            assert self.path is not None
+            self._frame = pl.read_parquet(self.path)
+        return self._frame
+
+    @property
+    def columns(self) -> list[str]:
+        if self._frame is None and self.path is not None:
+            return list(pl.read_parquet_schema(self.path))
+        return self.frame.columns
+
+    @property
+    def num_rows(self) -> int:
+        if self._frame is None and self.path is not None:
+            return pl.scan_parquet(self.path).select(pl.len()).collect().item()
+        return self.frame.height
 
 
 def as_output(result: pl.DataFrame | StageOutput) -> StageOutput:
@@ -24,29 +135,147 @@ def concat(frames: list[pl.DataFrame]) -> pl.DataFrame:
     return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
 
 
-class Executor(Protocol):
-    def map_batches(self, fn: BatchFn, df: pl.DataFrame, batch_size: int | None,
-                    on_batch: Callable[[int], None]) -> StageOutput: ...
+def merge_inputs(frames: list[pl.DataFrame], join: dict[str, Any] | None, names: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Several inputs as one frame: appended (columns matched by name), or joined on keys."""
+    if join is None or len(frames) < 2:
+        return concat(frames)
+    how = {"inner": "inner", "left": "left", "full": "full"}[join["how"]]
+    out = frames[0]
+    for i, frame in enumerate(frames[1:], 1):
+        suffix = f"_{names[i]}" if i < len(names) else f"_{i}"
+        out = out.join(frame, on=join["on"], how=how, suffix=suffix, coalesce=True)
+    return out
 
-    def run_whole(self, fn: Callable[[pl.DataFrame], StageOutput], df: pl.DataFrame) -> StageOutput: ...
+
+def with_ids(df: pl.DataFrame, stage_id: str) -> pl.DataFrame:
+    """Give rows a stable ``id`` (``<stage>:<n>``) where a source left it out or null."""
+    if ID_COLUMN in df.columns and df[ID_COLUMN].null_count() == 0:
+        return df.with_columns(pl.col(ID_COLUMN).cast(pl.Utf8))
+    ids = pl.Series(ID_COLUMN, [f"{stage_id}:{i}" for i in range(df.height)])
+    if ID_COLUMN in df.columns:  # fill gaps only
+        return df.with_columns(pl.coalesce(pl.col(ID_COLUMN).cast(pl.Utf8), ids).alias(ID_COLUMN))
+    return df.with_columns(ids)
+
+
+def group_batches(df: pl.DataFrame, keys: list[str], batch_size: int | None) -> list[pl.DataFrame]:
+    """Batches of about ``batch_size`` rows that never split a group (rows with equal ``keys``);
+    groups keep the order of their first row. ``None``: one batch."""
+    if batch_size is None or df.height <= batch_size:
+        return [df]
+    indexed = df.with_row_index("__row")
+    groups = indexed.group_by(keys, maintain_order=True).agg(pl.col("__row"))["__row"].to_list()
+    batches: list[pl.DataFrame] = []
+    current: list[int] = []
+    for rows in groups:
+        if current and len(current) + len(rows) > batch_size:
+            batches.append(df[current])
+            current = []
+        current.extend(rows)
+    if current:
+        batches.append(df[current])
+    return batches
 
 
 class LocalExecutor:
-    def map_batches(self, fn: BatchFn, df: pl.DataFrame, batch_size: int | None,
-                    on_batch: Callable[[int], None]) -> StageOutput:
-        if batch_size is None or df.height <= batch_size:
-            out = as_output(fn(df))
-            on_batch(df.height)
-            return out
+    """Runs every stage in this process, over polars frames."""
+
+    def __init__(self) -> None:
+        self.engines: dict[str, Engine] = {}
+        self.run_dir: RunDir | None = None
+
+    def open(self, run_dir: RunDir, engines: dict[str, Engine]) -> None:
+        self.run_dir, self.engines = run_dir, engines
+
+    def close(self) -> None:
+        pass
+
+    def load(self, stage_dir: Path) -> LocalDataset:
+        return LocalDataset(path=RunDir.output_file(stage_dir))
+
+    def collect(self, data: Dataset) -> pl.DataFrame:
+        assert isinstance(data, LocalDataset)
+        return data.frame
+
+    def run(self, task: StageTask, inputs: list[Dataset], reporter: Reporter) -> StageRun:
+        frames = [self.collect(d) for d in inputs]
+        df = merge_inputs(frames, task.join, task.inputs) if frames else None
+        comp = task.build()
+        ctx = StageContext(task.info, engines={n: self.engines[n] for n in task.engines}, reporter=reporter)
+        rows_in = 0 if df is None else df.height
+        reporter.start(comp.progress_total(rows_in))
+        t0 = time.perf_counter()
+        comp.setup(ctx)
+        try:
+            out, written = self._dispatch(comp, df, reporter)
+        finally:
+            comp.teardown()
+        seconds = time.perf_counter() - t0
+        stage_dir = task.info.stage_dir
+        if out.removed is not None and out.removed.height:
+            write_parquet(out.removed, RunDir.removed_file(stage_dir))
+        data_from = None
+        if isinstance(comp, Writer) and len(inputs) == 1:
+            data_from = task.inputs[0]  # the writer's output is its input: no second copy
+        else:
+            write_parquet(out.kept, RunDir.output_file(stage_dir))
+        return StageRun(LocalDataset(out.kept), rows_in, out.kept.height,
+                        0 if out.removed is None else out.removed.height, seconds,
+                        counters=dict(getattr(reporter, "counters", {})),
+                        written=None if written is None else LocalDataset(written), data_from=data_from)
+
+    def _dispatch(self, comp: Component, df: pl.DataFrame | None,
+                  reporter: Reporter) -> tuple[StageOutput, pl.DataFrame | None]:
+        advance = (lambda n: None) if comp.reports_progress else reporter.advance
+        if isinstance(comp, Source):
+            new = comp.read()
+            if new.height == 0:
+                verb = "read" if isinstance(comp, Reader) else "made"
+                raise DataError(f"stage {comp.ctx.stage_id!r} ({comp.name}) {verb} no rows",
+                                hint="the input is empty; point the stage at data (or params) that give rows")
+            new = with_ids(new, comp.ctx.stage_id)
+            advance(new.height)
+            return StageOutput(new if df is None else concat([df, new])), None
+        assert df is not None, "the planner gives every non-source stage an input"
+        if isinstance(comp, Writer):
+            rows = comp.format(df)
+            comp.write(rows)
+            advance(df.height)
+            return StageOutput(df), rows
+        if isinstance(comp, Dedup):
+            prepared = self._map(comp.prepare_batch, df, PREPARE_BATCH_ROWS, None, lambda n: None)
+            out = comp.process(prepared.kept)
+            advance(df.height)
+            return out, None
+        if isinstance(comp, RowStage):
+            keys = comp.group_keys()
+            if keys:
+                missing = [k for k in keys if k not in df.columns]
+                if missing:
+                    raise DataError(f"stage {comp.ctx.stage_id!r} groups rows by {missing}, which the data lacks",
+                                    hint="produce the grouping columns upstream")
+            return self._map(comp.process_batch, df, comp.batch_size, keys or None, advance), None
+        raise TypeError(f"{comp.name}: unknown component kind {comp.kind!r}")
+
+    @staticmethod
+    def _map(fn: Any, df: pl.DataFrame, batch_size: int | None, keys: list[str] | None,
+             advance: Any) -> StageOutput:
+        if keys:
+            batches = group_batches(df, keys, batch_size)
+        elif batch_size is None or df.height <= batch_size:
+            batches = [df]
+        else:
+            batches = [df.slice(start, batch_size) for start in range(0, df.height, batch_size)]
         kept, removed = [], []
-        for start in range(0, df.height, batch_size):
-            batch = df.slice(start, batch_size)
+        for batch in batches:
             out = as_output(fn(batch))
             kept.append(out.kept)
             if out.removed is not None:
                 removed.append(out.removed)
-            on_batch(batch.height)
+            advance(batch.height)
+        if not kept:
+            return StageOutput(df.clear(), None)
         return StageOutput(concat(kept), concat(removed) if removed else None)
 
-    def run_whole(self, fn: Callable[[pl.DataFrame], StageOutput], df: pl.DataFrame) -> StageOutput:
-        return fn(df)
+
+__all__ = ["Executor", "LocalExecutor", "StageTask", "StageRun", "Dataset", "LocalDataset", "concat",
+           "merge_inputs", "group_batches", "with_ids", "REASON"]

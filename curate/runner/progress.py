@@ -12,7 +12,7 @@ from rich.text import Text
 from rich.table import Table
 
 if TYPE_CHECKING:  # pragma: no cover
-    from curate.runner.run import RunResult
+    from curate.runner.result import RunResult
 
 
 class RateColumn(ProgressColumn):
@@ -24,19 +24,24 @@ class RateColumn(ProgressColumn):
 
 
 class StageProgress:
-    """Handles to advance one stage's bar; a no-op when the display is off."""
+    """The in-process :class:`curate.component.Reporter` of one stage: a progress bar (or
+    nothing, when the display is off) and the stage's counters."""
 
-    def __init__(self, progress: Progress | None, description: str, total: int | None):
+    def __init__(self, progress: Progress | None, description: str, total: int | None = None):
         self._progress = progress
         self._task = progress.add_task(description, total=total) if progress else None
+        self.counters: dict[str, int] = {}
+
+    def start(self, total: int | None) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, total=total)
 
     def advance(self, n: int) -> None:
         if self._progress is not None:
             self._progress.advance(self._task, n)
 
-    def set_total(self, total: int | None) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, total=total)
+    def count(self, key: str, n: int = 1) -> None:
+        self.counters[key] = self.counters.get(key, 0) + n
 
     def done(self, note: str = "") -> None:
         if self._progress is not None:
@@ -62,12 +67,14 @@ def progress_display(enabled: bool, console: Console | None = None) -> Iterator[
 
 def summary_table(result: "RunResult") -> Table:
     table = Table(title=f"curate run: {result.recipe.name}", title_justify="left")
-    for col in ("stage", "component", "rows in", "rows out", "removed", "seconds", ""):
+    for col in ("stage", "component", "rows in", "rows out", "removed", "seconds", "status"):
         numeric = col.startswith(("rows", "rem", "sec"))
         table.add_column(col, justify="right" if numeric else "left", no_wrap=numeric)
     for s in result.stats.values():
+        # A reused stage took no time in this run; its old time would mislead.
+        seconds = "-" if s.cached else f"{s.seconds:.2f}"
         table.add_row(s.stage_id, s.component, f"{s.rows_in:,}", f"{s.rows_out:,}", f"{s.rows_removed:,}",
-                      f"{s.seconds:.2f}", "cached" if s.cached else "")
+                      seconds, "reused" if s.cached else "ran")
     return table
 
 

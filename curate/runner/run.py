@@ -1,258 +1,261 @@
-"""The runner: validate the whole recipe, then run stages in order with checkpoints.
+"""The runner: validate the whole recipe, then run its stage graph with per-stage checkpoints.
 
-Each stage's output is checkpointed under ``<run_dir>/stages/NN-<id>/`` with a fingerprint of its
-plugin name and version, its params and its input's fingerprint. Rerunning skips stages whose
-fingerprint matches a finished checkpoint; changing a stage reruns it and everything after it.
+Each stage is checkpointed under ``<run_dir>/stages/NN-<id>/`` with a fingerprint of its plugin
+name and version, its params, the engines it uses and its inputs' fingerprints. Rerunning reuses
+every stage whose fingerprint matches a finished checkpoint, so changing one branch reruns that
+branch and what depends on it, nothing else. The executor owns the data; the runner orders
+stages, starts engines, records stats and fires the observer hooks.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import shutil
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from curate import __version__
-from curate.component import REASON, Dedup, Reader, RowStage, StageOutput, Writer
+from curate._version import __version__
+from curate.component import Writer
 from curate.engine import Engine
-from curate.engines.cache import CachedEngine
-from curate.errors import CurateError, DataError, StageFailure, UserInputError
-from curate.recipe import Recipe, load_recipe
-from curate.runner.checkpoint import read_json, write_json, write_parquet
-from curate.runner.executor import Executor, LocalExecutor, concat
-from curate.runner.plan import ID_COLUMN, Plan, PlannedStage, build_plan, stage_context
+from curate.errors import CurateError, StageFailure, UserInputError
+from curate.recipe import Recipe, load_recipe, recipe_from_data
+from curate.rundir import RunDir
+from curate.files import read_json, write_json
+from curate.runner.executor import Dataset, Executor, LocalExecutor, StageTask
+from curate.runner.plan import Plan, PlannedStage, build_plan, columns_error, missing_columns
 from curate.runner.progress import StageProgress, progress_display
+from curate.runner.result import RunResult, StageStats
 
 log = logging.getLogger("curate")
 
 
-@dataclass
-class StageStats:
-    stage_id: str
-    component: str
-    rows_in: int = 0
-    rows_out: int = 0
-    rows_removed: int = 0
-    seconds: float = 0.0
-    cached: bool = False
-    counters: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class RunResult:
-    recipe: Recipe
-    run_dir: Path
-    #: writer stage id -> the frame it wrote
-    outputs: dict[str, pl.DataFrame]
-    #: stage id -> stats
-    stats: dict[str, StageStats]
-
-
 def run(recipe: Recipe | str | Path, *, overrides: dict[str, Any] | list[str] | None = None,
         run_dir: str | Path | None = None, fresh: bool = False, show_progress: bool = False,
-        engines: dict[str, Engine] | None = None, executor: Executor | None = None) -> RunResult:
+        engines: dict[str, Engine] | None = None, executor: Executor | None = None,
+        dry_run: bool = False) -> RunResult:
     """Run a recipe (a path or a :class:`Recipe`) and return its outputs and stats.
 
     :param overrides: ``{"engines.default.model": "x"}`` or ``["engines.default.model=x"]``.
     :param run_dir: checkpoints and outputs go here (default ``runs/<recipe name>``).
-    :param fresh: discard earlier checkpoints.
+    :param fresh: discard the earlier run in ``run_dir`` — only once the recipe is valid and its
+        engines started, and only if ``run_dir`` is a curate run directory.
     :param engines: engine instances by recipe name; they replace (or add to) ``engines:``.
     :param executor: how stages run (default: in this process).
+    :param dry_run: validate and plan, run nothing (``result.stats`` is empty).
     """
     from curate.plugins import plugin_manager, registry
 
-    if not isinstance(recipe, Recipe):
-        recipe = load_recipe(recipe, overrides)
-    elif overrides:
-        from curate.recipe import recipe_from_data
+    recipe = _with_overrides(recipe, overrides)
+    run_dir = RunDir(run_dir if run_dir is not None else Path("runs") / recipe.name)
+    plan = build_plan(recipe, registry(), run_dir.path, engines)
+    runner = Runner(plan, executor or LocalExecutor(), plugin_manager().hook, show_progress)
+    if dry_run:
+        return RunResult(recipe, run_dir.path, {}, {}, complete=False)
+    return runner.run(fresh=fresh)
 
-        base = recipe.base_dir
-        recipe = recipe_from_data(recipe.model_dump(by_alias=True, exclude_none=True), overrides,
-                                  source=recipe.source).with_base_dir(base)
-    run_dir = Path(run_dir) if run_dir is not None else Path("runs") / recipe.name
-    if fresh and run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    plan = build_plan(recipe, registry(), run_dir, engines)
-    return Runner(plan, run_dir, executor or LocalExecutor(), plugin_manager().hook, show_progress).run()
+
+def _with_overrides(recipe: Recipe | str | Path, overrides: dict[str, Any] | list[str] | None) -> Recipe:
+    if not isinstance(recipe, Recipe):
+        return load_recipe(recipe, overrides)
+    if not overrides:
+        return recipe
+    base = recipe.base_dir
+    return recipe_from_data(recipe.model_dump(by_alias=True, exclude_none=True), overrides, source=recipe.source,
+                            lines=recipe._lines, overridden=recipe._overrides).with_base_dir(base)
 
 
 class Runner:
-    def __init__(self, plan: Plan, run_dir: Path, executor: Executor, hook: Any, show_progress: bool):
-        self.plan, self.run_dir, self.executor, self.hook = plan, run_dir, executor, hook
+    def __init__(self, plan: Plan, executor: Executor, hook: Any, show_progress: bool = False):
+        self.plan, self.executor, self.hook = plan, executor, hook
         self.show_progress = show_progress
         self.recipe = plan.recipe
+        self.run_dir = plan.run_dir
 
-    def _checkpoint_ok(self, st: PlannedStage) -> dict[str, Any] | None:
-        meta = read_json(self.run_dir / "stages" / st.dir_name / "meta.json")
+    # --- what can be reused -----------------------------------------------------------------
+    def reusable(self) -> dict[str, dict[str, Any]]:
+        """Stage id -> checkpoint meta, for every stage whose checkpoint matches its fingerprint."""
+        found = {}
+        for st in self.plan.stages:
+            meta = self._checkpoint(st)
+            if meta is not None:
+                found[st.id] = meta
+        return found
+
+    def _checkpoint(self, st: PlannedStage) -> dict[str, Any] | None:
+        meta = read_json(RunDir.meta_file(st.dir))
         if not meta or meta.get("fingerprint") != st.fingerprint:
-            return None
-        comp = st.component
-        if not isinstance(comp, Writer) and not self._output_path(st).exists():
-            return None
-        if isinstance(comp, Writer):
-            ctx = stage_context(self.recipe, st, self.run_dir)
-            if not all(p.exists() for p in comp.output_paths(ctx)):
+            meta = self._adopt_moved_checkpoint(st)
+            if meta is None:
                 return None
+        if meta.get("data_from") is None and not RunDir.output_file(st.dir).exists():
+            return None
+        if isinstance(st.component, Writer) and not all(p.exists() for p in st.component.output_paths(st.component.ctx)):
+            return None
         return meta
 
-    def run(self) -> RunResult:
+    def _adopt_moved_checkpoint(self, st: PlannedStage) -> dict[str, Any] | None:
+        """A stage whose index changed (a stage was inserted before it) keeps its checkpoint."""
+        if not self.run_dir.stages_dir.is_dir():
+            return None
+        for other in self.run_dir.stages_dir.glob(f"*-{st.dir.name.split('-', 1)[1]}"):
+            meta = read_json(RunDir.meta_file(other))
+            if other != st.dir and meta and meta.get("fingerprint") == st.fingerprint and not st.dir.exists():
+                other.rename(st.dir)
+                return meta
+        return None
+
+    # --- running ----------------------------------------------------------------------------
+    def run(self, fresh: bool = False) -> RunResult:
         started = dt.datetime.now(dt.timezone.utc)
-        metas = [self._checkpoint_ok(st) for st in self.plan.stages]
-        # A stage is reusable only when it and every stage before it are.
-        reusable = 0
-        while reusable < len(metas) and metas[reusable] is not None:
-            reusable += 1
-        self._start_engines(self.plan.stages[reusable:])
+        protect = [p for p in (self.recipe.source, self.recipe.base_dir) if p is not None]
+        if fresh:
+            self.run_dir.check_removable(protect)
+        reused = {} if fresh else self.reusable()
+        pending = [sid for sid in self.plan.order if sid not in reused]
+        self._start_engines(pending)  # a dead server fails here, before anything is deleted or run
+        if fresh:
+            removed = self.run_dir.remove(protect)
+            if removed:
+                log.warning("--fresh: removed the previous run in %s (%s)", self.run_dir.path, ", ".join(removed))
+        self.run_dir.create(self.recipe.name)
 
         stats: dict[str, StageStats] = {}
         outputs: dict[str, pl.DataFrame] = {}
-        df: pl.DataFrame | None = None
-        loaded_from = -1  # index of the stage whose checkpoint `df` holds
+        data: dict[str, Dataset] = {}
+        result = RunResult(self.recipe, self.run_dir.path, outputs, stats, complete=False)
+        self._write_manifest(started, stats, complete=False)
+        self.executor.open(self.run_dir, dict(self.plan.engines))
         try:
+            self.hook.curate_run_started(recipe=self.recipe, run_dir=self.run_dir)
             with progress_display(self.show_progress) as progress:
-                for st in self.plan.stages:
-                    if st.index < reusable:
-                        # Load a checkpoint only where something needs the frame: a writer's output,
-                        # or the input of the first stage that runs again.
-                        if isinstance(st.component, Writer) or st.index == reusable - 1:
-                            source = self._data_source(st.index)
-                            if loaded_from != source:
-                                df = pl.read_parquet(self._output_path(self.plan.stages[source]))
-                                loaded_from = source
-                        s = StageStats(**{**metas[st.index]["stats"], "cached": True})
-                        if isinstance(st.component, Writer):
-                            outputs[st.id] = df
-                        StageProgress(progress, f"[dim]{st.id}[/]", s.rows_out).done("cached")
+                for sid in self.plan.order:
+                    st = self.plan.stage(sid)
+                    if sid in reused:
+                        stats[sid] = self._reuse(st, reused[sid], data, outputs, progress)
                     else:
-                        df, s = self._run_stage(st, df, progress)
-                        if isinstance(st.component, Writer):
-                            outputs[st.id] = df
-                    stats[st.id] = s
-                    self.hook.curate_stage_finished(recipe=self.recipe, stage_id=st.id, stats=s)
+                        stats[sid] = self._run_stage(st, data, outputs, progress)
+                    self.hook.curate_stage_finished(recipe=self.recipe, stage_id=sid, stats=stats[sid],
+                                                    run_dir=self.run_dir)
+            result.complete = True
+            result.warnings.extend(self._empty_output_warnings(result))
+            for warning in result.warnings:
+                log.warning("%s", warning)
         finally:
+            self.executor.close()
             for name, engine in self.plan.engines.items():
                 if name not in self.plan.external_engines:
                     engine.close()
-                elif isinstance(engine, CachedEngine):
+                else:
                     engine.close_cache()
-            self._write_manifest(started, stats, complete=len(stats) == len(self.plan.stages))
-        result = RunResult(self.recipe, self.run_dir, outputs, stats)
-        self.hook.curate_run_finished(recipe=self.recipe, result=result)
+            self._write_manifest(started, stats, complete=result.complete)
+            self.hook.curate_run_finished(recipe=self.recipe, result=result, run_dir=self.run_dir,
+                                          complete=result.complete)
         return result
 
-    def _output_path(self, st: PlannedStage) -> Path:
-        return self.run_dir / "stages" / st.dir_name / "output.parquet"
+    def _start_engines(self, pending: list[str]) -> None:
+        needed = sorted({name for sid in pending for name in self.plan.stage(sid).engines})
+        for name in needed:
+            self.plan.engines[name].start()
 
-    def _data_source(self, index: int) -> int:
-        """The stage whose checkpoint holds stage ``index``'s output (writers pass data through)."""
-        while isinstance(self.plan.stages[index].component, Writer):
-            index -= 1
-        return index
+    def _inputs(self, st: PlannedStage, data: dict[str, Dataset]) -> list[Dataset]:
+        return [data[i] for i in st.inputs]
 
-    def _start_engines(self, pending: list[PlannedStage]) -> None:
-        needed = {name for st in pending for name in st.component.engine_names()}
-        for name in sorted(needed):
-            engine = self.plan.engines[name]
-            if not isinstance(engine, CachedEngine):
-                engine = CachedEngine(engine, self.run_dir / "requests.sqlite")
-                self.plan.engines[name] = engine
-            engine.start()
+    def _reuse(self, st: PlannedStage, meta: dict[str, Any], data: dict[str, Dataset],
+               outputs: dict[str, pl.DataFrame], progress: Any) -> StageStats:
+        data_from = meta.get("data_from")
+        data[st.id] = data[data_from] if data_from else self.executor.load(st.dir)
+        if isinstance(st.component, Writer):
+            outputs[st.id] = st.component.format(self.executor.collect(data[st.id]))
+        s = StageStats(**{**meta["stats"], "cached": True})
+        StageProgress(progress, f"[dim]{st.id}[/]", s.rows_out).done("reused")
+        return s
 
-    def _run_stage(self, st: PlannedStage, df: pl.DataFrame | None,
-                   progress: Any) -> tuple[pl.DataFrame, StageStats]:
+    def _run_stage(self, st: PlannedStage, data: dict[str, Dataset], outputs: dict[str, pl.DataFrame],
+                   progress: Any) -> StageStats:
+        inputs = self._inputs(st, data)
+        if st.columns is None or any(self.plan.stage(i).columns is None for i in st.inputs):
+            self._check_columns_now(st, inputs)  # a source could not tell its columns at validation
+        if st.dir.exists():
+            import shutil
+
+            shutil.rmtree(st.dir)
+        st.dir.mkdir(parents=True)
         comp = st.component
-        stage_dir = self.run_dir / "stages" / st.dir_name
-        if stage_dir.exists():
-            shutil.rmtree(stage_dir)
-        stage_dir.mkdir(parents=True)
-        rows_in = 0 if df is None else df.height
-        bar = StageProgress(progress, st.id, rows_in or None)
-        ctx = stage_context(self.recipe, st, self.run_dir, engines=self.plan.engines,
-                            advance=bar.advance, set_total=bar.set_total)
-        self.hook.curate_stage_started(recipe=self.recipe, stage_id=st.id, component=comp)
-        t0 = time.perf_counter()
+        reporter = StageProgress(progress, st.id)
+        task = StageTask(info=st.info(self.recipe, self.run_dir.path), use=comp.name,
+                         params=comp.params.model_dump(), inputs=tuple(st.inputs), join=st.join,
+                         engines=tuple(sorted(st.engines)))
+        self.hook.curate_stage_started(recipe=self.recipe, stage_id=st.id, component=comp, run_dir=self.run_dir)
         try:
-            comp.setup(ctx)
-            out = self._execute(comp, df, bar)
+            done = self.executor.run(task, inputs, reporter)
         except (UserInputError, KeyboardInterrupt):
             raise
-        except CurateError as exc:
-            raise StageFailure(st.id, exc, run_dir=str(self.run_dir)) from exc
         except Exception as exc:  # noqa: BLE001 - wrap with the stage name, keep the cause
-            raise StageFailure(st.id, exc, run_dir=str(self.run_dir)) from exc
-        finally:
-            comp.teardown()
-        seconds = time.perf_counter() - t0
-        if isinstance(comp, Reader):
-            out = StageOutput(self._with_ids(out.kept, st, df), out.removed)
-        if out.removed is not None and out.removed.height:
-            write_parquet(out.removed, stage_dir / "removed.parquet")
-        if not isinstance(comp, Writer):
-            write_parquet(out.kept, stage_dir / "output.parquet")
-        stats = StageStats(st.id, comp.name, rows_in, out.kept.height,
-                           0 if out.removed is None else out.removed.height, seconds, False, dict(ctx.counters))
-        write_json({"fingerprint": st.fingerprint, "component": comp.name, "version": comp.version,
-                    "params": comp.params.model_dump(mode="json"), "stats": asdict(stats)}, stage_dir / "meta.json")
-        bar.done()
-        return out.kept, stats
+            raise StageFailure(st.id, exc, run_dir=str(self.run_dir.path)) from exc
+        data[st.id] = data[done.data_from] if done.data_from else done.output
+        if done.written is not None:
+            outputs[st.id] = self.executor.collect(done.written)
+        counters = {**reporter.counters, **done.counters}
+        stats = StageStats(st.id, comp.name, done.rows_in, done.rows_out, done.rows_removed, done.seconds, False,
+                           counters)
+        write_json({"id": st.id, "fingerprint": st.fingerprint, "component": comp.name, "version": comp.version,
+                    "params": comp.params.model_dump(mode="json"), "inputs": st.inputs, "join": st.join,
+                    "data_from": done.data_from, "stats": asdict(stats)}, RunDir.meta_file(st.dir))
+        reporter.done()
+        return stats
 
-    def _execute(self, comp: Any, df: pl.DataFrame | None, bar: StageProgress) -> StageOutput:
-        if isinstance(comp, Reader):
-            new = comp.read()
-            if new.height == 0:
-                raise DataError(f"stage {comp.ctx.stage_id!r} ({comp.name}) read no rows",
-                                hint="the input is empty; point the reader at a file with data")
-            bar.set_total(new.height)
-            bar.advance(new.height)
-            return StageOutput(new if df is None else concat([df, new]))
-        if df is None:
-            raise DataError("no data: the first stage must be a reader")
-        if isinstance(comp, Writer):
-            comp.write(df)
-            bar.advance(df.height)
-            return StageOutput(df)
-        if isinstance(comp, Dedup):
-            out = self.executor.run_whole(comp.process, df)
-            if not comp.reports_progress:
-                bar.advance(df.height)
-            return out
-        if isinstance(comp, RowStage):
-            return self.executor.map_batches(comp.process_batch, df, comp.batch_size,
-                                             (lambda n: None) if comp.reports_progress else bar.advance)
-        raise TypeError(f"{comp.name}: unknown component kind {comp.kind!r}")
+    def _check_columns_now(self, st: PlannedStage, inputs: list[Dataset]) -> None:
+        if st.is_source:
+            return
+        columns = {c for d in inputs for c in d.columns}
+        missing = missing_columns(st.component, columns)
+        if missing:
+            raise columns_error(self.recipe, st, missing, columns)
 
-    def _with_ids(self, df: pl.DataFrame, st: PlannedStage, previous: pl.DataFrame | None) -> pl.DataFrame:
-        if ID_COLUMN in df.columns and df[ID_COLUMN].null_count() == 0:
-            return df.with_columns(pl.col(ID_COLUMN).cast(pl.Utf8))
-        ids = pl.Series(ID_COLUMN, [f"{st.id}:{i}" for i in range(df.height)])
-        if ID_COLUMN in df.columns:  # fill gaps only
-            return df.with_columns(pl.coalesce(pl.col(ID_COLUMN).cast(pl.Utf8), ids).alias(ID_COLUMN))
-        return df.with_columns(ids)
+    # --- reporting --------------------------------------------------------------------------
+    def _empty_output_warnings(self, result: RunResult) -> list[str]:
+        warnings = []
+        for sid, rows in result.outputs.items():
+            if rows.height:
+                continue
+            chain = self.plan.upstream(sid) + [sid]
+            culprit = next((s for s in chain if s in result.stats and result.stats[s].rows_in > 0
+                            and result.stats[s].rows_out == 0), None)
+            text = f"writer {sid!r} wrote no rows"
+            if culprit:
+                reasons = self.run_dir.removal_reasons(culprit)
+                text += f": stage {culprit!r} removed all {result.stats[culprit].rows_in:,} rows"
+                if reasons:
+                    text += "; top reasons: " + "; ".join(f"{r} ({n:,})" for r, n in reasons)
+            warnings.append(text)
+        return warnings
 
     def _write_manifest(self, started: dt.datetime, stats: dict[str, StageStats], complete: bool) -> None:
         from curate.plugins import registry
 
         reg = registry()
+        self.run_dir.path.mkdir(parents=True, exist_ok=True)
         write_json({
             "curate_version": __version__,
-            "recipe": self.recipe.model_dump(mode="json", by_alias=True),
+            "recipe": self.recipe.model_dump(mode="json", by_alias=True, exclude_none=True),
             "recipe_file": str(self.recipe.source) if self.recipe.source else None,
             "started": started.isoformat(),
-            "finished": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "finished": dt.datetime.now(dt.timezone.utc).isoformat() if stats or complete else None,
             "complete": complete,
+            "engines": {name: {"use": e.name, "package": e.package, "version": e.version, "identity": e.identity()}
+                        for name, e in self.plan.engines.items()},
             "stages": [
                 {"id": st.id, "use": st.component.name, "package": reg.origin(type(st.component)).package,
-                 "version": st.component.version, "fingerprint": st.fingerprint,
-                 "dir": f"stages/{st.dir_name}", "stats": asdict(stats[st.id]) if st.id in stats else None}
-                for st in self.plan.stages
+                 "version": st.component.version, "fingerprint": st.fingerprint, "inputs": st.inputs,
+                 "engines": st.engines, "dir": f"stages/{st.dir_name}",
+                 "status": ("reused" if stats[st.id].cached else "ran") if st.id in stats else "not run",
+                 "stats": asdict(stats[st.id]) if st.id in stats else None}
+                for st in (self.plan.stage(sid) for sid in self.plan.order)
             ],
-        }, self.run_dir / "run.json")
+        }, self.run_dir.manifest_path)
 
 
-__all__ = ["run", "RunResult", "StageStats", "REASON"]
+__all__ = ["run", "Runner", "RunResult", "StageStats"]

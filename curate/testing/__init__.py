@@ -1,7 +1,8 @@
 """Test helpers for curate plugin authors (also a pytest plugin: the fixtures load automatically).
 
-* :class:`ScriptedEngine` — an engine that answers from a queue of canned replies and records every
-  request in ``history``;
+* :class:`ScriptedEngine` — a chat engine that answers from a queue of canned replies and records
+  every request in ``history``; :class:`ScriptedScorer` — a score engine (reward model) whose
+  scores come from a function;
 * :func:`run_stage` — run a one-stage recipe (reader + your stage) over a DataFrame, through the
   real runner, and get the kept and removed rows back;
 * fixtures ``curate_plugin`` (register a plugin for one test) and ``scripted_engine``;
@@ -17,7 +18,7 @@ Example::
         assert out.kept["response"].to_list() == ["ok"]
 """
 
-from curate.testing.scripted_engine import ScriptedEngine
+from curate.testing.scripted_engine import ScriptedEngine, ScriptedScorer
 from curate.testing.stage_runner import StageRun, run_stage
 
-__all__ = ["ScriptedEngine", "run_stage", "StageRun"]
+__all__ = ["ScriptedEngine", "ScriptedScorer", "run_stage", "StageRun"]

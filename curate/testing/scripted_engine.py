@@ -8,17 +8,17 @@ from typing import Any, Callable, Iterable, Union
 
 from pydantic import Field
 
-from curate.component import Params
-from curate.engine import ChatRequest, ChatResult, Completion, Engine, OnResult
+from curate.engine import (ChatEngine, ChatRequest, ChatResult, Completion, EngineParams, OnResult, OnScore,
+                           ScoreEngine, ScoreRequest, ScoreResult)
 
 Reply = Union[str, Exception, Callable[[ChatRequest], "str | Exception"]]
 
 
-class ScriptedParams(Params):
+class ScriptedParams(EngineParams):
     model: str = Field("scripted", description="Model name reported in provenance and cache keys.")
 
 
-class ScriptedEngine(Engine):
+class ScriptedEngine(ChatEngine):
     """Answers each sample of each request with the next queued reply.
 
     A reply is a string, an exception (that request fails with its message) or a callable taking
@@ -67,3 +67,43 @@ class ScriptedEngine(Engine):
 
     def identity(self) -> dict[str, Any]:
         return {"backend": "scripted", "model": self.params.model}
+
+
+Scorer = Callable[[ScoreRequest], "dict[str, float] | float | Exception"]
+
+
+class ScriptedScorer(ScoreEngine):
+    """A score engine for tests: ``score_fn(request)`` gives each pair's scores (a dict of named
+    attributes, a float for ``{"reward": x}``, or an exception that fails that request).
+    Every request is recorded in ``history``."""
+
+    name = "scripted-scorer"
+    Params = ScriptedParams
+
+    def __init__(self, score_fn: Scorer | None = None, *, model: str = "scripted-scorer",
+                 attributes: tuple[str, ...] = ("reward",)):
+        super().__init__({"model": model})
+        self.score_fn: Scorer = score_fn or (lambda req: float(len(req.response)))
+        self.attributes = attributes  # type: ignore[misc]
+        self.history: list[ScoreRequest] = []
+        self.started = False
+
+    def start(self) -> None:
+        self.started = True
+
+    def score(self, requests: list[ScoreRequest], on_result: OnScore | None = None) -> list[ScoreResult]:
+        results = []
+        for req in requests:
+            self.history.append(req)
+            value = self.score_fn(req)
+            if isinstance(value, Exception):
+                result = ScoreResult(req.id, error=f"{type(value).__name__}: {value}")
+            else:
+                result = ScoreResult(req.id, value if isinstance(value, dict) else {"reward": float(value)})
+            if on_result:
+                on_result(result)
+            results.append(result)
+        return results
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": "scripted-scorer", "model": self.params.model}

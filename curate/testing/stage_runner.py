@@ -42,10 +42,8 @@ def run_stage(use: str, df: pl.DataFrame, with_: dict[str, Any] | None = None, *
             Stage(use=use, id="stage", **{"with": {**(with_ or {}), **params}}),
         ])
         result = run(recipe, run_dir=run_dir / "run", engines=engines)
-        stage_dir = next((run_dir / "run" / "stages").glob("01-*"))
-        kept = pl.read_parquet(stage_dir / "output.parquet") if (stage_dir / "output.parquet").exists() else df
-        removed_path = stage_dir / "removed.parquet"
-        removed = pl.read_parquet(removed_path) if removed_path.exists() else None
+        kept = result.rundir.output("stage")
+        removed = result.rundir.removed("stage")
         if "source" not in df.columns:
             kept = kept.drop("source", strict=False)
         return StageRun(kept, removed, result)

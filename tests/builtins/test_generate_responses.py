@@ -61,7 +61,8 @@ def test_recipe_with_generation_writes_sft(tmp_path, write_jsonl, write_recipe):
                           "  - use: generate.responses\n  - use: write.jsonl\n    with: {path: sft.jsonl, format: sft}\n")
     result = curate.run(recipe, run_dir=tmp_path / "r", engines={"default": ScriptedEngine(["world"])})
     row = result.outputs["write.jsonl"]
-    assert row["response"].to_list() == ["world"]
     sft = json.loads((tmp_path / "r" / "sft.jsonl").read_text())
+    # The result holds the rows as written (the SFT format), not the working columns.
+    assert row.columns == list(sft) and row["messages"].to_list()[0][-1] == {"role": "assistant", "content": "world"}
     assert sft["messages"][-1] == {"role": "assistant", "content": "world"}
     assert sft["provenance"]["generation"]["model"] == "scripted"

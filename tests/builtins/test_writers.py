@@ -47,5 +47,5 @@ def test_hf_writer_saves_dataset_with_card(tmp_path):
     ds = datasets.load_from_disk(str(tmp_path / "run" / "ds"))
     assert ds.num_rows == 2 and ds[0]["messages"][1] == {"role": "assistant", "content": "x"}
     card = (tmp_path / "run" / "ds" / "README.md").read_text()
-    assert "## Stage funnel" in card and "| read.parquet | 2 |" in card and "`messages`" in card
+    assert "## Stage funnel" in card and "| read.parquet | `read.parquet` | 0 | 2 | 0 |" in card and "`messages`" in card
     assert '"use": "write.hf"' in card or "(not recorded)" in card

@@ -63,5 +63,5 @@ def test_missing_input_file(write_recipe, tmp_path):
 
 def test_first_stage_must_read(write_recipe, tmp_path):
     path = write_recipe("name: t\nstages:\n  - use: dedup.exact\n")
-    with pytest.raises(RecipeError, match="first stage must be a reader"):
+    with pytest.raises(RecipeError, match="first stage must be a source"):
         curate.run(path, run_dir=tmp_path / "r")

@@ -28,7 +28,7 @@ over the context length) fails only its own row. ``start()`` checks that the ser
 serves the model before anything runs. See docs/plugins/openai.md.
 """
 
-from curate.hookspecs import hookimpl
+from curate import hookimpl
 from curate_openai.engine import OpenAIEngine, OpenAIParams
 
 __all__ = ["OpenAIEngine", "OpenAIParams"]

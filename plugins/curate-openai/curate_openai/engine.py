@@ -13,8 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from curate.component import Params
-from curate.engine import ChatRequest, ChatResult, Engine, EngineError, OnResult
+from curate import ChatEngine, ChatRequest, ChatResult, EngineError, EngineParams, OnResult
 from curate_openai import wire
 from curate_openai.loop import run_sync
 from curate_openai.retry import MAX_RETRY_AFTER, Backoff, is_retryable, retry_after_seconds
@@ -28,7 +27,7 @@ START_TIMEOUT = 30.0
 MAX_LISTED_MODELS = 30
 
 
-class OpenAIParams(Params):
+class OpenAIParams(EngineParams):
     model: str = Field(description="Model name as the server knows it (vLLM: the path or `--served-model-name`).")
     base_url: str = Field("https://api.openai.com/v1",
                           description="Server root that `/chat/completions` and `/models` hang off, e.g. "
@@ -101,7 +100,7 @@ def _is_local(host: str) -> bool:
     return ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified
 
 
-class OpenAIEngine(Engine):
+class OpenAIEngine(ChatEngine):
     """Any OpenAI-compatible chat completions server: OpenAI, vLLM serve, SGLang, llama.cpp, TGI."""
 
     name = "openai"

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from curate.engine import ChatRequest, ChatResult, Completion
+from curate import ChatRequest, ChatResult, Completion
 
 try:  # orjson is several times faster at the sizes a chat body has; json is the fallback.
     import orjson

@@ -7,10 +7,10 @@ from typing import Any, Literal
 from pydantic import Field
 
 import curate
-from curate.engine import ChatRequest, ChatResult, Completion, EngineError, OnResult
+from curate import ChatRequest, ChatResult, Completion, EngineError, OnResult
 
 
-class TransformersParams(curate.Params):
+class TransformersParams(curate.EngineParams):
     model: str = Field(description="Local model folder (or a hub name already in the local cache).")
     device: str = Field("auto", description="`auto` (cuda when available, else cpu), `cpu`, `cuda`, `cuda:1` ...")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
@@ -21,7 +21,7 @@ class TransformersParams(curate.Params):
     trust_remote_code: bool = Field(False, description="Allow model code from the model folder.")
 
 
-class TransformersEngine(curate.Engine):
+class TransformersEngine(curate.ChatEngine):
     """A local Hugging Face causal LM, batched, with the tokenizer's chat template."""
 
     name = "transformers"
@@ -36,7 +36,8 @@ class TransformersEngine(curate.Engine):
         return {"batch_size", "device"}
 
     def chat_template(self) -> str | None:
-        return getattr(self._tokenizer, "chat_template", None) if self._tokenizer else None
+        # From the model folder's files: the identity must be final before the model loads.
+        return curate.read_chat_template(self.params.model)
 
     def start(self) -> None:
         if self._model is not None:

@@ -7,10 +7,10 @@ from typing import Any, Literal
 from pydantic import Field
 
 import curate
-from curate.engine import ChatRequest, ChatResult, Completion, EngineError, OnResult
+from curate import ChatRequest, ChatResult, Completion, EngineError, OnResult
 
 
-class VLLMParams(curate.Params):
+class VLLMParams(curate.EngineParams):
     model: str = Field(description="Model folder or hub name (already downloaded: nothing is fetched here).")
     tensor_parallel_size: int = Field(1, ge=1, description="GPUs a model is split across.")
     data_parallel_size: int = Field(1, ge=1, description="Model replicas (vLLM data parallelism).")
@@ -30,7 +30,7 @@ class VLLMParams(curate.Params):
     engine_args: dict[str, Any] = Field(default_factory=dict, description="Extra keyword arguments for `vllm.LLM`.")
 
 
-class VLLMEngine(curate.Engine):
+class VLLMEngine(curate.ChatEngine):
     """Offline batched generation with vLLM."""
 
     name = "vllm"
@@ -46,9 +46,9 @@ class VLLMEngine(curate.Engine):
                 "enforce_eager", "chunk_size", "structured_outputs_backend", "chat_template"}
 
     def chat_template(self) -> str | None:
-        if self.params.chat_template is not None:
-            return self.params.chat_template
-        return getattr(self._llm.get_tokenizer(), "chat_template", None) if self._llm is not None else None
+        # Read from the model folder's files, not the loaded tokenizer: the identity (and so the
+        # stage fingerprint and the request cache keys) must be final before the engine starts.
+        return curate.read_chat_template(self.params.model, self.params.chat_template)
 
     def start(self) -> None:
         if self._llm is not None:

@@ -61,7 +61,7 @@ def test_recipe_through_transformers_engine(tiny_model, tmp_path):
         "  - use: write.jsonl\n    with: {path: sft.jsonl, format: sft}\n")
     result = curate.run(tmp_path / "r.yaml", run_dir=tmp_path / "run", overrides={"engines.default.model": str(tiny_model)})
     out = result.outputs["write.jsonl"]
-    assert out.height == 4 and out["generation"].struct.field("model").unique().to_list() == [str(tiny_model)]
+    assert out.height == 4 and out["provenance"].struct.field("generation").struct.field("model").unique().to_list() == [str(tiny_model)]
     assert result.stats["generate.responses"].counters["requests_sent"] == 2
     # A rerun with a changed stage param reruns the stage but finds every request in the cache.
     again = curate.run(tmp_path / "r.yaml", run_dir=tmp_path / "run", overrides={
