@@ -7,7 +7,7 @@ from typing import Any
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from curate.component import Component
+from curate.component import Component, Dedup, Source
 from curate.registry import KINDS
 
 
@@ -39,13 +39,28 @@ def columns_of(cls: type[Component]) -> tuple[list[Any], list[str]]:
     return inst.input_columns(), inst.output_columns()
 
 
+_PARTITIONING = {
+    "rows": "runs over any batch of rows",
+    "groups": "runs over whole groups of rows (every row sharing its group keys in one call)",
+    "global": "sees the whole dataset at once (after a row-local prepare step)",
+}
+
+
+def _partitioning(cls: type[Component]) -> str:
+    try:
+        return cls().partitioning
+    except Exception:  # noqa: BLE001 - required params: judge by the class
+        return "global" if issubclass(cls, Dedup) else ("groups" if getattr(cls, "group_by", ()) else "rows")
+
+
 def describe(name: str) -> str:
     from curate.plugins import registry
 
     reg = registry()
-    cls = reg.get(name, KINDS)
+    cls = reg.get(name, tuple(KINDS))
     origin = reg.origin(cls)
-    lines = [f"{cls.name} ({cls.kind}) from {origin.package or origin.plugin} {origin.version or ''}".rstrip(), ""]
+    kind = KINDS[reg.kind_of(cls)].label
+    lines = [f"{cls.name} ({kind}) from {origin.package or origin.plugin} {origin.version or ''}".rstrip(), ""]
     doc = (cls.__doc__ or "").strip()
     if doc:
         lines += [doc, ""]
@@ -54,11 +69,12 @@ def describe(name: str) -> str:
         lines.append(f"  {pname}: {ptype} = {default}")
         if desc:
             lines.append(f"      {desc}")
-    reads, writes = columns_of(cls)
-    if cls.kind != "engine":
+    if issubclass(cls, Component):
+        reads, writes = columns_of(cls)
         fmt = lambda c: " | ".join(c) if isinstance(c, tuple) else c  # noqa: E731
         lines += ["", f"reads columns:  {', '.join(fmt(c) for c in reads) or '-'}",
                   f"writes columns: {', '.join(writes) or '-'}"]
-        if getattr(cls, "whole_dataset", False):
-            lines.append("runs over the whole dataset at once")
+        if issubclass(cls, Source):
+            lines.append("a source: makes rows from its params (may start a branch with `inputs: []`)")
+        lines.append(_PARTITIONING.get(_partitioning(cls), ""))
     return "\n".join(lines)

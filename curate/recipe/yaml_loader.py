@@ -48,10 +48,10 @@ def load_yaml(text: str, filename: str) -> tuple[Any, dict[KeyPath, int]]:
         if isinstance(n, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for k_node, v_node in n.value:
-                key = walk(k_node, path)
-                if not isinstance(key, (str, int, float, bool)) or key is None:
+                if not isinstance(k_node, yaml.ScalarNode) or walk(k_node, path) is None:
                     raise RecipeError("mapping keys must be plain strings", where=f"{filename}:{k_node.start_mark.line + 1}")
-                key = str(key)
+                # Keys are their text as written: YAML 1.1 would read `on:` (a join key) as True.
+                key = k_node.value
                 if key in out:
                     raise RecipeError(
                         f"duplicate key {render_path(path + (key,))!r} (first on line {lines[path + (key,)]})",

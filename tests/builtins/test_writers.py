@@ -49,3 +49,19 @@ def test_hf_writer_saves_dataset_with_card(tmp_path):
     card = (tmp_path / "run" / "ds" / "README.md").read_text()
     assert "## Stage funnel" in card and "| read.parquet | `read.parquet` | 0 | 2 | 0 |" in card and "`messages`" in card
     assert '"use": "write.hf"' in card or "(not recorded)" in card
+
+
+def test_hf_card_describes_the_run_that_writes_it(tmp_path, write_jsonl, write_recipe):
+    pytest.importorskip("datasets")
+    import curate
+
+    write_jsonl([{"prompt": "a", "response": "x"}, {"prompt": "A", "response": "y"}])
+    recipe = write_recipe("name: card\nstages:\n  - use: read.jsonl\n    with: {path: data.jsonl}\n"
+                          "  - id: dedup\n    use: dedup.exact\n  - use: write.hf\n    with: {path: ds, format: sft}\n")
+    curate.run(recipe, run_dir=tmp_path / "run")
+    card = (tmp_path / "run" / "ds" / "README.md").read_text()
+    assert "(not recorded)" not in card and '"name": "card"' in card and '"lowercase"' not in card
+    assert "| dedup | `dedup.exact` | 2 | 1 | 1 |" in card
+    curate.run(recipe, run_dir=tmp_path / "run", overrides={"stages.dedup.with.lowercase": False})
+    card = (tmp_path / "run" / "ds" / "README.md").read_text()
+    assert '"lowercase": false' in card and "| dedup | `dedup.exact` | 2 | 2 | 0 |" in card

@@ -46,3 +46,24 @@ def test_unknown_key(write_recipe):
 def test_not_path_value(write_recipe):
     with pytest.raises(RecipeError, match="not PATH=VALUE"):
         load_recipe(write_recipe(RECIPE), ["engines.default.model"])
+
+
+def test_errors_in_set_values_name_the_override_not_a_line(write_recipe):
+    path = write_recipe(RECIPE)
+    with pytest.raises(RecipeError) as err:
+        load_recipe(path, ["on_bad_rows=sometimes"])
+    assert "--set on_bad_rows=sometimes" in str(err.value) and "recipe.yaml:" not in str(err.value)
+
+
+def test_param_errors_in_set_values_name_the_override(write_recipe):
+    import curate
+
+    path = write_recipe(RECIPE)
+    with pytest.raises(RecipeError) as err:
+        curate.run(path, overrides=["stages.dedup.with.lowercase=[1, 2]"], dry_run=True)
+    assert str(err.value).startswith("--set stages.dedup.with.lowercase=[1, 2] (stages[1].with.lowercase)")
+
+
+def test_the_bracket_spelling_errors_print_is_accepted(write_recipe):
+    r = load_recipe(write_recipe(RECIPE), ["stages[1].with.column=text", "stages[-1].with.path=x.jsonl"])
+    assert r.stages[1].with_["column"] == "text" and r.stages[2].with_["path"] == "x.jsonl"

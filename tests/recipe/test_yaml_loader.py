@@ -37,3 +37,10 @@ def test_scalars_keep_yaml_types():
 
 def test_render_path():
     assert render_path(("stages", 1, "with", "column")) == "stages[1].with.column"
+
+
+def test_keys_are_their_text_so_on_is_not_true():
+    from curate.recipe.yaml_loader import load_yaml
+
+    data, _ = load_yaml("join: {on: [id], how: inner}\nyes: 1\n", "r.yaml")
+    assert data == {"join": {"on": ["id"], "how": "inner"}, "yes": 1}

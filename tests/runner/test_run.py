@@ -174,3 +174,101 @@ def test_cached_outputs_of_writers_between_stages_are_their_own_inputs(tmp_path,
     for result in (first, again):
         assert result.outputs["raw"]["prompt"].to_list() == ["a", "abcd"]
         assert result.outputs["clean"]["prompt"].to_list() == ["abcd"]
+
+
+def test_hooks_get_the_run_dir_and_run_finished_fires_on_failure(setup, curate_plugin):
+    recipe, run_dir = setup
+    seen = []
+    observer = types.SimpleNamespace(
+        curate_run_started=curate.hookimpl(lambda run_dir: seen.append(("started", run_dir))),
+        curate_stage_finished=curate.hookimpl(lambda stage_id, run_dir: seen.append(("stage", stage_id))),
+        curate_run_finished=curate.hookimpl(lambda result, run_dir, complete: seen.append(("run", complete,
+                                                                                           list(result.stats)))),
+    )
+    curate_plugin(observer, "observer")
+    with pytest.raises(StageFailure):
+        curate.run(recipe, run_dir=run_dir, overrides={"stages.second.with.fail": True})
+    assert isinstance(seen[0][1], curate.RunDir) and seen[0][1].path == run_dir
+    assert seen[-1] == ("run", False, ["read.jsonl", "first"])
+    assert curate.RunDir(run_dir).manifest()["complete"] is False
+    seen.clear()
+    curate.run(recipe, run_dir=run_dir)
+    assert seen[-1] == ("run", True, ["read.jsonl", "first", "second", "write.jsonl"])
+
+
+def test_an_empty_output_is_a_warning_naming_the_stage_and_reasons(setup, caplog):
+    recipe, run_dir = setup
+    result = curate.run(recipe, run_dir=run_dir, overrides={"stages.second.with.min_len": 99})
+    assert result.outputs["write.jsonl"].height == 0
+    assert result.warnings == ["writer 'write.jsonl' wrote no rows: stage 'second' removed all 3 rows; "
+                               "top reasons: short (3)"]
+    assert "wrote no rows" in caplog.text
+
+
+def test_cli_prints_the_empty_output_warning(setup, capsys):
+    from curate.cli import main
+
+    recipe, run_dir = setup
+    assert main(["run", str(recipe), "--run-dir", str(run_dir), "--quiet",
+                 "--set", "stages.second.with.min_len=99"]) == 0
+    assert "warning: writer 'write.jsonl' wrote no rows: stage 'second'" in capsys.readouterr().err
+
+
+class QuietReader(curate.Reader):
+    """A reader that cannot tell its columns before it runs."""
+
+    name = "read.quiet"
+    Params = curate.Params
+
+    def read(self):
+        return pl.DataFrame({"text": ["a", "b"]})
+
+
+class PickyReader(curate.Reader):
+    """A reader whose preview fails without saying where."""
+
+    name = "read.picky"
+    Params = curate.Params
+
+    def preview_columns(self, ctx):
+        raise curate.DataError("cannot read it")
+
+
+readers = types.SimpleNamespace(curate_register_readers=curate.hookimpl(
+    lambda register: (register(QuietReader), register(PickyReader))))
+
+
+def test_columns_after_a_reader_that_cannot_preview_are_checked_when_it_ran(tmp_path, write_recipe, curate_plugin):
+    curate_plugin(readers, "readers")
+    curate_plugin(plugin, "counting")
+    CALLS.clear()
+    recipe = write_recipe("name: q\nstages:\n  - use: read.quiet\n  - use: filter.counting\n")
+    with pytest.raises(curate.RecipeError) as err:
+        curate.run(recipe, run_dir=tmp_path / "run")
+    assert "needs column 'prompt', which no earlier stage produces (available: id, text)" in str(err.value)
+    assert CALLS == []  # the stage never ran
+    assert curate.RunDir(tmp_path / "run").stage("read.quiet").stats["rows_out"] == 2  # the reader's work is kept
+
+
+def test_a_planner_error_names_the_stage(tmp_path, write_recipe, curate_plugin):
+    curate_plugin(readers, "readers")
+    recipe = write_recipe("name: q\nstages:\n  - id: src\n    use: read.picky\n")
+    with pytest.raises(curate.DataError) as err:
+        curate.run(recipe, dry_run=True)
+    assert str(err.value) == "stage 'src' (read.picky): cannot read it"
+
+
+def test_stage_info_is_serializable_and_components_are_rebuilt(setup):
+    import pickle
+
+    from curate.runner.plan import build_plan
+    from curate.plugins import registry
+    from curate.runner.executor import StageTask
+
+    recipe, run_dir = setup
+    plan = build_plan(curate.load_recipe(recipe), registry(), run_dir)
+    st = plan.stage("second")
+    task = StageTask(info=st.info(plan.recipe, run_dir), use=st.component.name, params=st.component.params.model_dump(),
+                     inputs=tuple(st.inputs))
+    clone = pickle.loads(pickle.dumps(task))
+    assert clone == task and clone.build().params.min_len == 3

@@ -1,58 +1,18 @@
-"""What both dedups share: reading the text to compare, connected components, and the result frame."""
+"""What both dedups share: connected components, the kept row per component, the result frame
+and a folder for spill files. (The text to compare comes from :func:`curate.text_of`.)"""
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import polars as pl
 
-from curate.component import StageContext
-from curate.errors import DataError
-from curate.formats import TEXT_TARGETS, is_messages, select_text
-
-log = logging.getLogger("curate.dedup")
-
-_CASTABLE = (pl.Boolean, pl.Categorical, pl.Enum)
-
-
-def read_text(df: pl.DataFrame, text: str, stage: str) -> pl.Series:
-    """The text to compare per row (nulls kept as null).
-
-    Strings, rendered messages and the derived ``prompt``/``response``/``conversation`` come from
-    :func:`curate.formats.select_text`; numbers and booleans are cast to strings; lists of strings
-    are joined with newlines. Anything else is a :class:`~curate.DataError`.
-    """
-    where = f"stage {stage!r}"
-    if text not in df.columns and text not in TEXT_TARGETS:
-        raise DataError(f"no column {text!r} to deduplicate on", where=where,
-                        hint=f"set `text` to one of the columns ({', '.join(df.columns)}) or to "
-                             f"{', '.join(TEXT_TARGETS)}")
-    if text in df.columns:
-        dtype = df.schema[text]
-        if isinstance(dtype, pl.List) and dtype.inner in (pl.Utf8, pl.String) and not is_messages(dtype):
-            return df[text].list.join("\n").alias(text)
-        ok = (dtype in (pl.Utf8, pl.String, pl.Null) or dtype.is_numeric() or isinstance(dtype, _CASTABLE)
-              or is_messages(dtype))
-        if not ok:
-            raise DataError(f"column {text!r} has type {dtype}, which is not text", where=where,
-                            hint="point `text` at a string column, a list of strings, or a messages column")
-    try:
-        series = select_text(df, text)
-    except KeyError as exc:
-        raise DataError(str(exc.args[0]) if exc.args else str(exc), where=where,
-                        hint="`text` must name a column, or prompt/response/conversation where the data "
-                             "has `prompt`/`messages` (and `response`)") from None
-    except pl.exceptions.PolarsError as exc:
-        raise DataError(f"cannot read {text!r} as text: {exc}", where=where,
-                        hint="point `text` at a string or messages column") from None
-    if series.dtype not in (pl.Utf8, pl.String):
-        series = series.cast(pl.Utf8)
-    return series
+if TYPE_CHECKING:  # pragma: no cover
+    from curate import StageContext
 
 
 def connected_components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:

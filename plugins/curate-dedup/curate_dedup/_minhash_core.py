@@ -1,25 +1,34 @@
 """MinHash + LSH banding over whole columns of text, vectorized with numpy (no loop per shingle
 or per document).
 
-Steps, for documents in chunks of about ``CHUNK_CHARS`` bytes (memory stays bounded):
+Two parts, as :class:`curate.Dedup` runs them. Per batch of rows (any split gives the same
+result; a distributed executor runs batches in parallel), :meth:`MinHashLSH.bands_of`:
 
-1. **Shingle hashes.** A chunk's normalized texts are one UTF-8 byte buffer (straight from
-   Arrow). A polynomial prefix sum over it (mod 2^64, with the inverse powers of the base, so any
-   substring hashes as ``(S[e] - S[s]) * P^(e-1)``) hashes every word or character n-gram in
-   O(1), then the MurmurHash3 64-bit finalizer mixes it.
+1. **Shingle hashes.** The texts of a chunk of about ``CHUNK_CHARS`` bytes are normalized and
+   taken as one UTF-8 byte buffer (straight from Arrow). A polynomial prefix sum over it (mod
+   2^64, with the inverse powers of the base, so any substring hashes as
+   ``(S[e] - S[s]) * P^(e-1)``) hashes every word or character n-gram in O(1), then the
+   MurmurHash3 64-bit finalizer mixes it.
 2. **Signatures.** The permutations are the affine maps ``(a*h + b) mod 2^32`` with odd ``a`` (a
    bijection on 32-bit values), computed for all permutations at once as a
    ``(permutations x shingles)`` uint32 matrix, in blocks of ``BLOCK_SHINGLES``, and min-reduced
    per document with ``np.minimum.reduceat``. This is the scheme datasketch 2.x uses by default
-   (``affine32``).
-3. **Bands.** Each band's ``rows`` signature values are folded into one 64-bit key.
+   (``affine32``). Only the ``bands * rows`` permutations the LSH reads are computed.
+3. **Bands.** Each band's ``rows`` signature values are folded into one 64-bit key: a document's
+   sketch is ``bands`` uint64 values.
+
+Over all rows, :meth:`MinHashLSH.find`:
+
 4. **Candidates.** Per band, documents are sorted by key; every run of equal keys is a bucket.
    Without verification a bucket is linked as a star (first member to each other member); with
    verification all pairs of a bucket are candidates (buckets over ``MAX_BUCKET_PAIRS`` members are
    verified leader by leader, see :meth:`MinHashLSH._leader_edges`).
-5. **Verification** (optional): each document's sorted unique shingle hashes, kept from step 1 in
-   a spill file, give the exact Jaccard of all candidate pairs with one sort.
-6. **Clusters**: connected components of the duplicate pairs; the first row of each is kept.
+5. **Verification** (optional): the sorted unique shingle hashes of the documents in candidate
+   pairs (only those: shingled again from their text, chunk by chunk into a spill file) give the
+   exact Jaccard of all candidate pairs with one sort.
+6. **Clusters**: connected components of the duplicate pairs; the first row of each is kept. Its
+   similarity to the kept row is the exact Jaccard (verifying) or the estimate from the full
+   ``num_perm`` signatures of the duplicates and their kept rows (computed for those rows only).
 """
 
 from __future__ import annotations
@@ -30,12 +39,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, ClassVar, Iterator, Literal
+from typing import Callable, ClassVar, Iterator, Literal, TypeVar
 
 import numpy as np
 import polars as pl
 
 U64 = np.uint64
+T = TypeVar("T")
 CHUNK_CHARS = 1 << 20  # bytes of text per chunk
 BLOCK_SHINGLES = 1 << 13  # rows of the (shingles x permutations) matrix at a time
 PAIR_BATCH = 1 << 22  # shingles (or signature values) compared per batch of pairs
@@ -279,7 +289,8 @@ def jaccard_sets(values: np.ndarray, offsets: np.ndarray, left: np.ndarray, righ
 
 @dataclass
 class MinHashLSH:
-    """One configured MinHash + LSH pass (see the module docstring)."""
+    """One configured MinHash + LSH pass (see the module docstring), in the two parts of a
+    :class:`curate.Dedup`: :meth:`bands_of` per batch of texts, :meth:`find` over all rows."""
 
     kind: Literal["word", "char"]
     ngram: int
@@ -298,16 +309,13 @@ class MinHashLSH:
 
     def __post_init__(self) -> None:
         self.a, self.b = permutations(self.num_perm, self.seed)
-        if self.verify:  # the LSH reads bands * rows values; verification needs no estimate
-            used = self.bands * self.rows
-            self.a, self.b = self.a[:used], self.b[:used]
+        self.used = self.bands * self.rows  # the permutations the LSH reads (a prefix of all)
 
     def shingles(self, texts: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(normalized lengths, doc, hash)`` of raw texts (see :func:`shingle_hashes`)."""
         norm = normalize(texts, lowercase=self.lowercase, strip_punctuation=self.strip_punctuation)
         return shingle_hashes(norm, self.kind, self.ngram)
 
-    # --- phases 1-3: band keys of every document -------------------------------------------
     @staticmethod
     def chunks(cost: np.ndarray, budget: int) -> list[tuple[int, int]]:
         """Consecutive ranges whose ``cost`` adds up to about ``budget`` (at least one item)."""
@@ -319,33 +327,31 @@ class MinHashLSH:
             bounds.append(max(int(np.searchsorted(cum, base + budget, side="right")), start + 1))
         return list(zip(bounds[:-1], bounds[1:]))
 
-    def band_keys(self, texts: pl.Series, spill: Path, progress: Callable[[int], None] = lambda n: None
-                  ) -> tuple[np.ndarray, np.ndarray, "_Sketches"]:
-        """``(normalized lengths, (n, bands) keys, sketches)``; the sketches (shingle sets when
-        verifying, else signatures) are spilled to a file under ``spill`` for the similarity
-        phase. Chunks run on a pool of threads (see ``workers``)."""
-        keys = np.empty((len(texts), self.bands), dtype=U64)
-        lens = np.empty(len(texts), dtype=np.int64)
+    def _each_chunk(self, texts: pl.Series, work: Callable[[int, int], T]) -> Iterator[T]:
+        """``work(start, end)`` over chunks of about ``CHUNK_CHARS`` bytes of text, on a pool of
+        threads (see ``workers``); results in order."""
         raw = texts.str.len_bytes().fill_null(0).to_numpy()
-        store = _Sketches(spill / "minhash-sketches.bin", len(texts), self.num_perm, self.verify)
-
-        def work(span: tuple[int, int]) -> tuple[int, int, np.ndarray, np.ndarray | None]:
-            s, e = span
-            lens[s:e], doc, h = self.shingles(texts.slice(s, e - s))
-            sig = signatures(doc, h, e - s, self.a, self.b)
-            keys[s:e] = band_keys(sig, self.bands, self.rows)
-            if self.verify:
-                values, offsets = unique_sets(doc, h, e - s)
-                return s, e, values, np.diff(offsets)
-            return s, e, sig, None
-
         spans = self.chunks(raw + 1, CHUNK_CHARS)
         with ThreadPoolExecutor(self.workers) if self.workers > 1 and len(spans) > 1 else _Serial() as pool:
-            for s, e, payload, counts in pool.map(work, spans):
-                store.append(s, payload, counts)
-                progress(e - s)
-        store.close()
-        return lens, keys, store
+            yield from pool.map(lambda span: work(*span), spans)
+
+    # --- phases 1-3, row-local: band keys of every document --------------------------------
+    def bands_of(self, texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+        """``((n, bands) uint64 band keys, empty)`` of raw ``texts`` (nulls allowed); ``empty``
+        marks the texts with nothing left after normalization (their keys are meaningless).
+        Each text's keys depend on that text alone, so any split into batches gives the same."""
+        keys = np.empty((len(texts), self.bands), dtype=U64)
+        empty = np.empty(len(texts), dtype=bool)
+        a, b = self.a[: self.used], self.b[: self.used]
+
+        def work(s: int, e: int) -> None:
+            lens, doc, h = self.shingles(texts.slice(s, e - s))
+            empty[s:e] = lens == 0
+            keys[s:e] = band_keys(signatures(doc, h, e - s, a, b), self.bands, self.rows)
+
+        for _ in self._each_chunk(texts, work):
+            pass
+        return keys, empty
 
     # --- phase 4: candidate pairs -----------------------------------------------------------
     def candidates(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
@@ -395,8 +401,28 @@ class MinHashLSH:
         return np.concatenate(lefts), np.concatenate(rights), tried
 
     # --- phase 5: similarity of pairs -------------------------------------------------------
+    def sketches(self, texts: pl.Series, spill: Path) -> "_Sketches":
+        """The sketches of raw ``texts`` the similarity phase reads, written to a file under
+        ``spill`` and memory-mapped: sorted unique shingle keys when verifying, else the full
+        ``num_perm`` signatures."""
+        store = _Sketches(spill / "minhash-sketches.bin", len(texts), self.num_perm, self.verify)
+
+        def work(s: int, e: int) -> tuple[int, np.ndarray, np.ndarray | None]:
+            _, doc, h = self.shingles(texts.slice(s, e - s))
+            if self.verify:
+                values, offsets = unique_sets(doc, h, e - s)
+                return s, values, np.diff(offsets)
+            return s, signatures(doc, h, e - s, self.a, self.b), None
+
+        try:
+            for s, payload, counts in self._each_chunk(texts, work):
+                store.append(s, payload, counts)
+        finally:
+            store.close()
+        return store
+
     def similarity(self, store: "_Sketches", left: np.ndarray, right: np.ndarray) -> np.ndarray:
-        """Per pair of rows: the exact Jaccard of the shingle sets when verifying, else the
+        """Per pair of sketches: the exact Jaccard of the shingle sets when verifying, else the
         MinHash estimate (the fraction of equal signature values)."""
         out = np.empty(len(left), dtype=np.float64)
         if self.verify:
@@ -408,37 +434,49 @@ class MinHashLSH:
                 out[s:e] = (store.values[left[s:e]] == store.values[right[s:e]]).mean(axis=1)
         return out
 
-    # --- all together -----------------------------------------------------------------------
-    def run(self, texts: pl.Series, spill: Path, progress: Callable[[int], None] = lambda n: None
-            ) -> "MinHashResult":
-        """Deduplicate raw ``texts`` (nulls allowed), spilling sketches under ``spill``. Texts
-        empty after normalization are never duplicates."""
+    # --- phases 4-6, global: candidates, verification, clusters -----------------------------
+    def find(self, keys: np.ndarray, empty: np.ndarray, texts_of: Callable[[np.ndarray], pl.Series],
+             spill: Path) -> "MinHashResult":
+        """Duplicates among all rows, from their band keys (:meth:`bands_of`). ``texts_of(rows)``
+        gives the raw texts of some rows (ascending): the sketches of the similarity phase are
+        made again from them, for the rows that need one only — the rows of candidate pairs when
+        verifying, else the duplicates and their kept rows. Empty texts are never duplicates."""
         from curate_dedup._common import connected_components, pick_per_component
 
-        lens, keys, store = self.band_keys(texts, spill, progress)
-        rows = np.flatnonzero(lens > 0)
+        n = len(keys)
+        rows = np.flatnonzero(~empty)
         left, right, big = self.candidates(keys[rows])
-        del keys
-        left, right = rows[left], rows[right]
+        left, right, big = rows[left], rows[right], [rows[members] for members in big]
         n_candidates = len(left)
-
-        def sim(lft: np.ndarray, rgt: np.ndarray) -> np.ndarray:
-            return self.similarity(store, lft, rgt)
-
+        similarity = np.ones(n)
         if self.verify:
+            store, sim = self._sketched(np.unique(np.concatenate([left, right, *big])), n, texts_of, spill)
             ok = sim(left, right) >= self.threshold
             left, right = left[ok], right[ok]
             for members in big:
-                el, er, tried = self._leader_edges(rows[members], sim)
+                el, er, tried = self._leader_edges(members, sim)
                 left, right = np.r_[left, el], np.r_[right, er]
                 n_candidates += tried
-        labels = connected_components(len(texts), left, right)
-        kept = pick_per_component(labels)
-        similarity = np.ones(len(texts))
-        dup = np.flatnonzero(kept != np.arange(len(texts)))
+        kept = pick_per_component(connected_components(n, left, right))
+        dup = np.flatnonzero(kept != np.arange(n))
+        if not self.verify:  # only the estimates of the duplicates are needed
+            store, sim = self._sketched(np.unique(np.r_[dup, kept[dup]]), n, texts_of, spill)
         similarity[dup] = sim(dup, kept[dup])
         store.release()
-        return MinHashResult(kept, similarity, lens == 0, n_candidates, len(left))
+        return MinHashResult(kept, similarity, empty, n_candidates, len(left))
+
+    def _sketched(self, need: np.ndarray, n: int, texts_of: Callable[[np.ndarray], pl.Series], spill: Path
+                  ) -> tuple["_Sketches", Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+        """Sketches of the rows ``need`` and the similarity of pairs of rows among them."""
+        store = self.sketches(texts_of(need), spill)
+        at = np.full(n, -1, dtype=np.int64)
+        at[need] = np.arange(len(need))
+        return store, lambda left, right: self.similarity(store, at[left], at[right])
+
+    def run(self, texts: pl.Series, spill: Path) -> "MinHashResult":
+        """Both parts in one call: deduplicate raw ``texts`` (nulls allowed)."""
+        keys, empty = self.bands_of(texts)
+        return self.find(keys, empty, lambda rows: texts.gather(rows), spill)
 
 
 class _Serial:

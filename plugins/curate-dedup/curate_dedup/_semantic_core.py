@@ -2,7 +2,9 @@
 
 1. :func:`embed` — sentence-transformers embeddings, L2-normalized, computed in streamed batches
    into a (memory-mapped) array; :class:`EmbeddingCache` keeps them in the run folder keyed by
-   model and text content, so a rerun with another ``eps`` or ``keep`` does not embed again.
+   model and text content, so a rerun with another ``eps`` or ``keep`` does not embed again. The
+   stage embeds each prepared batch into its own file; :class:`StackedRows` reads several files
+   as one array.
 2. :func:`kmeans` — FAISS spherical k-means trained on a sample (``max_points_per_centroid``
    points per centroid), then every row assigned to its nearest centroid, in chunks. FAISS runs
    on the GPU when ``faiss.get_num_gpus() > 0``, else on the CPU; the code path is the same.
@@ -18,6 +20,7 @@ import json
 import logging
 import math
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -120,7 +123,8 @@ class EmbeddingCache:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
 
-    def key(self, model_id: str, dtype: str, digest: str, extra: dict[str, Any] | None = None) -> str:
+    @staticmethod
+    def key(model_id: str, dtype: str, digest: str, extra: dict[str, Any] | None = None) -> str:
         meta = {"model": model_id, "dtype": dtype, "texts": digest, "v": CACHE_VERSION, **(extra or {})}
         return hashlib.blake2b(json.dumps(meta, sort_keys=True).encode(), digest_size=16).hexdigest()
 
@@ -143,7 +147,7 @@ class EmbeddingCache:
         final = self.path(key)
         for stale in self.folder.glob(f"{key}.partial-*.npy"):  # left by an interrupted run
             stale.unlink(missing_ok=True)
-        partial = final.with_suffix(f".partial-{os.getpid()}.npy")
+        partial = final.with_suffix(f".partial-{os.getpid()}-{threading.get_ident()}.npy")
         array = np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=shape)
 
         def commit() -> np.ndarray:
@@ -152,6 +156,46 @@ class EmbeddingCache:
             return np.load(final, mmap_mode="r")
 
         return array, commit
+
+
+class StackedRows:
+    """The rows of several ``(rows, dim)`` arrays (one embedding file per prepared batch, memory-
+    mapped) seen as one array, without copying them into one: row ``i`` is row ``position[i]`` of
+    ``arrays[which[i]]``. Supports what :func:`kmeans`, :func:`centroid_similarity` and
+    :func:`compare_clusters` do with an array: ``len``, ``shape``, ``dtype``, and indexing by a
+    slice or an array of row numbers (which gathers a new array)."""
+
+    def __init__(self, arrays: list[np.ndarray], which: np.ndarray, position: np.ndarray):
+        dims = {a.shape[1] for a in arrays}
+        if len(dims) != 1:
+            raise ValueError(f"embeddings of different dimensions: {sorted(dims)}")
+        self.arrays = arrays
+        self.which = np.asarray(which, dtype=np.int32)
+        self.position = np.asarray(position, dtype=np.int64)
+        self.shape = (len(self.which), dims.pop())
+        self.dtype = np.result_type(*[a.dtype for a in arrays])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: slice | np.ndarray) -> np.ndarray:
+        which, position = self.which[index], self.position[index]
+        out = np.empty((len(which), self.shape[1]), dtype=self.dtype)
+        if len(which) and (which == which[0]).all():  # the usual case: rows of one array
+            out[:] = self.arrays[which[0]][position]
+            return out
+        for w in np.unique(which):
+            sel = which == w
+            out[sel] = self.arrays[w][position[sel]]
+        return out
+
+    def digest(self, names: list[str]) -> str:
+        """A key of this row layout over arrays named ``names`` (the cache keys of their files)."""
+        h = hashlib.blake2b(digest_size=16)
+        h.update(json.dumps(names).encode())
+        h.update(self.which.tobytes())
+        h.update(self.position.tobytes())
+        return h.hexdigest()
 
 
 # --- phase 2: k-means ----------------------------------------------------------------------

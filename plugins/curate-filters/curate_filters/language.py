@@ -9,9 +9,7 @@ from typing import Any
 import polars as pl
 from pydantic import Field, field_validator
 
-from curate.component import Filter, FilterParams
-from curate.formats import text_columns_needed
-
+import curate
 from curate_filters import _common
 
 
@@ -25,7 +23,7 @@ def identifier() -> Any:
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
-class LanguageParams(FilterParams):
+class LanguageParams(curate.FilterParams):
     column: str = Field("response", description="Text to identify: a column, or `prompt`, `response` or "
                                                 "`conversation`.")
     languages: list[str] | None = Field(
@@ -65,7 +63,7 @@ def identify(texts: pl.Series, max_chars: int) -> pl.DataFrame:
     return clipped.to_frame().join(lookup, on="text", how="left", maintain_order="left").drop("text")
 
 
-class LanguageFilter(Filter):
+class LanguageFilter(curate.Filter):
     """Identify each row's language with py3langid; drop rows not in `languages` (or below
     `min_score`)."""
 
@@ -73,7 +71,7 @@ class LanguageFilter(Filter):
     Params = LanguageParams
 
     def input_columns(self) -> list[str | tuple[str, ...]]:
-        return text_columns_needed(self.params.column)
+        return curate.text_columns(self.params.column)
 
     def output_columns(self) -> list[str]:
         return [self.params.language_column, self.params.score_column, *super().output_columns()]
@@ -84,7 +82,7 @@ class LanguageFilter(Filter):
 
     def annotate(self, df: pl.DataFrame) -> pl.DataFrame:
         p = self.params
-        found = identify(_common.text(df, p.column, self), p.max_chars)
+        found = identify(curate.text_of(df, p.column, where=self.where), p.max_chars)
         return df.with_columns(found["language"].alias(p.language_column), found["score"].alias(p.score_column))
 
     def drop_reason(self, df: pl.DataFrame) -> pl.Expr:

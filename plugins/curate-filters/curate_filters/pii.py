@@ -15,10 +15,7 @@ from typing import Literal
 import polars as pl
 from pydantic import Field
 
-from curate.component import Filter, FilterParams
-from curate.errors import DataError
-from curate.formats import is_messages
-
+import curate
 from curate_filters import _common
 
 PIIType = Literal["api_key", "email", "credit_card", "ip", "phone"]
@@ -70,7 +67,7 @@ def luhn_valid(candidates: pl.Series) -> pl.Series:
                      & pl.lit(digits).str.slice(0, 1).is_in(["2", "3", "4", "5", "6"])).to_series()
 
 
-class PIIParams(FilterParams):
+class PIIParams(curate.FilterParams):
     columns: _common.DistinctColumns = Field(["prompt", "response"], min_length=1,
                                description="Columns to redact: text columns, or messages columns (their "
                                            "`content` is redacted).")
@@ -85,7 +82,7 @@ class PIIParams(FilterParams):
         return self.placeholders.get(kind, PLACEHOLDERS[kind])
 
 
-class PIIFilter(Filter):
+class PIIFilter(curate.Filter):
     """Redact e-mails, phone numbers, IPs, credit-card numbers (Luhn-checked) and API keys with
     typed placeholders and count them per row; drops only with `drop_if_found`."""
 
@@ -106,14 +103,13 @@ class PIIFilter(Filter):
         messages = []
         for column in p.columns:
             dtype = df.schema[column]
-            if is_messages(dtype):
+            if curate.is_messages(dtype):
                 messages.append(column)
             elif dtype == pl.Null:  # all null: nothing to redact, but keep the column a text one
                 df = df.with_columns(pl.col(column).cast(pl.String))
             elif dtype != pl.String:
-                raise DataError(f"column {column!r} holds {dtype}, not text or messages",
-                                where=_common.stage_where(self),
-                                hint="list only text or messages columns in `columns`")
+                raise curate.DataError(f"column {column!r} has type {dtype}, which is not text or messages",
+                                       where=self.where, hint="list only text or messages columns in `columns`")
 
         def texts(column: str) -> pl.Expr:
             """The column's strings: itself, or its messages' contents (a list)."""

@@ -12,9 +12,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
-from curate.component import Filter, FilterParams
-from curate.formats import text_columns_needed
-
+import curate
 from curate_filters import _common, _textstats
 
 #: Gopher's stop words: a document needs at least two of them (counted with repeats).
@@ -23,7 +21,7 @@ STATS_PREFIX = "quality_"
 _SYMBOLS = r"#|\.\.\.|…"
 
 
-class QualityParams(FilterParams):
+class QualityParams(curate.FilterParams):
     column: str = Field("response", description="Text to check: a column, or `prompt`, `response` or "
                                                 "`conversation` derived from the working columns.")
     min_words: int | None = Field(50, ge=0, description="Fewer words than this fail (`null` disables).")
@@ -214,7 +212,7 @@ def _frame(stats: dict[str, np.ndarray]) -> pl.DataFrame:
     return frame.with_columns(pl.col(ints).cast(pl.Int64)) if ints else frame
 
 
-class QualityFilter(Filter):
+class QualityFilter(curate.Filter):
     """Drop texts failing Gopher-style quality heuristics (word count, word length, symbols,
     bullets, ellipses, letters, stop words, repeated lines and n-grams)."""
 
@@ -222,7 +220,7 @@ class QualityFilter(Filter):
     Params = QualityParams
 
     def input_columns(self) -> list[str | tuple[str, ...]]:
-        return text_columns_needed(self.params.column)
+        return curate.text_columns(self.params.column)
 
     def output_columns(self) -> list[str]:
         cols = super().output_columns()
@@ -243,18 +241,20 @@ class QualityFilter(Filter):
             seen.setdefault(r.stat, r)
         return list(seen.values())
 
+    def text(self, df: pl.DataFrame) -> pl.Series:
+        return curate.text_of(df, self.params.column, where=self.where).fill_null("")
+
     def annotate(self, df: pl.DataFrame) -> pl.DataFrame:
         if not self.params.write_stats:
             return df
-        stats = measure(_common.text(df, self.params.column, self), self.params, every_row=True, work=self._work())
+        stats = measure(self.text(df), self.params, every_row=True, work=self._work())
         return df.with_columns(stats.select(pl.all().name.prefix(STATS_PREFIX)))
 
     def drop_reason(self, df: pl.DataFrame) -> pl.Series:
         if self.params.write_stats:
             stats = df.select(pl.col(STATS_PREFIX + r.stat).alias(r.stat) for r in self._unique_stats())
         else:
-            stats = measure(_common.text(df, self.params.column, self), self.params, every_row=False,
-                            work=self._work())
+            stats = measure(self.text(df), self.params, every_row=False, work=self._work())
         enabled = rules(self.params)
         reason = _common.first_reason((r.failed(), r.reason()) for r in enabled)
         # the reason (formatted text) only for the rows that fail a rule

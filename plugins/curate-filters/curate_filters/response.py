@@ -7,9 +7,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field, field_validator
 
-from curate.component import Filter, FilterParams
-from curate.formats import text_columns_needed
-
+import curate
 from curate_filters import _common, _textstats
 
 #: Refusals and AI boilerplate (matched case-insensitively, curly apostrophes as straight ones).
@@ -29,7 +27,7 @@ REFUSAL_PHRASES = (
 _OVERLAP_N = 3  # word n-grams compared between response and prompt
 
 
-class ResponseParams(FilterParams):
+class ResponseParams(curate.FilterParams):
     column: str = Field("response", description="The response text column.")
     prompt_column: str = Field("prompt", description="The prompt, for `max_prompt_overlap`: a column, or "
                                                      "`prompt` (user turns of `messages` when there is no `prompt`).")
@@ -94,7 +92,7 @@ def prompt_overlap(response: pl.Series, prompt: pl.Series, n: int) -> tuple[np.n
     return same, overlap
 
 
-class ResponseFilter(Filter):
+class ResponseFilter(curate.Filter):
     """Drop empty, truncated (`finish_reason: length`), prompt-repeating and refusal or
     boilerplate responses."""
 
@@ -104,12 +102,12 @@ class ResponseFilter(Filter):
     def input_columns(self) -> list[str | tuple[str, ...]]:
         cols: list[str | tuple[str, ...]] = [self.params.column]
         if self.params.max_prompt_overlap is not None:
-            cols += text_columns_needed(self.params.prompt_column)
+            cols += curate.text_columns(self.params.prompt_column)
         return cols
 
     def drop_reason(self, df: pl.DataFrame) -> pl.Expr:
         p = self.params
-        text = _common.text(df, p.column, self)
+        text = curate.text_of(df, p.column, where=self.where).fill_null("")
         response = pl.lit(text)
         rules = []
         if p.empty:
@@ -118,7 +116,8 @@ class ResponseFilter(Filter):
             finish = pl.col(p.finish_reason_column).cast(pl.String)
             rules.append((finish == "length", pl.lit("truncated response (finish_reason: length)")))
         if p.max_prompt_overlap is not None:
-            same, overlap = prompt_overlap(text, _common.text(df, p.prompt_column, self), _OVERLAP_N)
+            prompt = curate.text_of(df, p.prompt_column, where=self.where).fill_null("")
+            same, overlap = prompt_overlap(text, prompt, _OVERLAP_N)
             overlap = pl.lit(pl.Series(overlap).fill_nan(None))
             rules.append((pl.lit(pl.Series(same)), pl.lit("response repeats the prompt")))
             rules.append((overlap > p.max_prompt_overlap,

@@ -7,13 +7,11 @@ from typing import Literal
 import polars as pl
 from pydantic import Field, model_validator
 
-from curate.component import Filter, FilterParams
-from curate.errors import DataError
-
+import curate
 from curate_filters import _common
 
 
-class ThresholdParams(FilterParams):
+class ThresholdParams(curate.FilterParams):
     column: str = Field(description="Numeric column to test, e.g. `score` or `quality_words`.")
     min: float | None = Field(None, description="Rows with a value below this fail (the bound itself passes).")
     max: float | None = Field(None, description="Rows with a value above this fail (the bound itself passes).")
@@ -29,7 +27,7 @@ class ThresholdParams(FilterParams):
         return self
 
 
-class ThresholdFilter(Filter):
+class ThresholdFilter(curate.Filter):
     """Drop rows whose score column is below `min` or above `max` (nulls dropped or kept)."""
 
     name = "filter.threshold"
@@ -42,9 +40,9 @@ class ThresholdFilter(Filter):
         p = self.params
         dtype = df.schema[p.column]
         if not (dtype.is_numeric() or dtype == pl.Boolean or dtype == pl.Null):
-            raise DataError(f"column {p.column!r} holds {dtype}, not numbers", where=_common.stage_where(self),
-                            hint="point `column` at a numeric score column (cast it upstream if it holds "
-                                 "numbers as text)")
+            raise curate.DataError(f"column {p.column!r} has type {dtype}, which is not a number", where=self.where,
+                                   hint="point `column` at a numeric score column (cast it upstream if it "
+                                        "holds numbers as text)")
         value = pl.col(p.column).cast(pl.Float64).fill_nan(None)
         rules = []
         if p.nulls == "drop":

@@ -8,14 +8,11 @@ from typing import Literal
 import polars as pl
 from pydantic import Field, model_validator
 
-from curate.component import Filter, FilterParams
-from curate.errors import DataError
-from curate.formats import is_messages
-
+import curate
 from curate_filters import _common
 
 
-class TurnsParams(FilterParams):
+class TurnsParams(curate.FilterParams):
     column: str = Field("messages", description="Conversation column: a list of {role, content} structs.")
     system: Literal["optional", "required", "forbidden"] = Field(
         "optional", description="Whether the first message may (`optional`), must (`required`) or must not "
@@ -32,7 +29,7 @@ class TurnsParams(FilterParams):
         return self
 
 
-class TurnsFilter(Filter):
+class TurnsFilter(curate.Filter):
     """Drop conversations whose roles do not alternate user/assistant after an optional system
     message, that do not end with the assistant, or that have empty messages."""
 
@@ -45,10 +42,10 @@ class TurnsFilter(Filter):
     def drop_reason(self, df: pl.DataFrame) -> pl.Expr:
         p = self.params
         dtype = df.schema[p.column]
-        if not (is_messages(dtype) or dtype == pl.Null):
-            raise DataError(f"column {p.column!r} holds {dtype}, not messages (a list of {{role, content}})",
-                            where=_common.stage_where(self),
-                            hint="point `column` at a conversation column, e.g. `messages`")
+        if not (curate.is_messages(dtype) or dtype == pl.Null):
+            raise curate.DataError(f"column {p.column!r} has type {dtype}, which is not messages (a list of "
+                                   "{role, content})", where=self.where,
+                                   hint="point `column` at a conversation column, e.g. `messages`")
         if dtype == pl.Null:
             return pl.lit("no messages")
         messages = pl.col(p.column)

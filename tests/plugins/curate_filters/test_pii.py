@@ -75,7 +75,7 @@ def test_types_placeholders_and_drop_if_found():
 
 
 def test_bad_input():
-    with pytest.raises(curate.DataError, match="column 'response' holds Int64, not text or messages"):
+    with pytest.raises(curate.DataError, match="column 'response' has type Int64, which is not text or messages"):
         run_stage("filter.pii", pl.DataFrame({"response": [1]}), columns=["response"])
     with pytest.raises(curate.RecipeError, match="needs column 'prompt'"):
         run_stage("filter.pii", pl.DataFrame({"response": ["x"]}))

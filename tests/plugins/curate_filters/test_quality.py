@@ -102,7 +102,7 @@ def test_bad_input_empty_null_one_row_and_huge():
 
 
 def test_non_text_column_is_a_clear_error():
-    with pytest.raises(curate.DataError, match=r"column 'response' holds Int64, not text"):
+    with pytest.raises(curate.DataError, match=r"column 'response' has type Int64, which is not text"):
         run_stage("filter.quality", pl.DataFrame({"response": [1, 2]}))
 
 

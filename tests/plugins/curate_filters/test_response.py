@@ -75,7 +75,7 @@ def test_rules_are_checked_in_order():
 def test_bad_input():
     with pytest.raises(curate.RecipeError, match="phrases must not be empty"):
         run_stage("filter.response", pl.DataFrame({"prompt": ["q"], "response": ["r"]}), extra_phrases=[" "])
-    with pytest.raises(curate.DataError, match="holds Int64, not text"):
+    with pytest.raises(curate.DataError, match="has type Int64, which is not text"):
         run_stage("filter.response", pl.DataFrame({"prompt": ["q"], "response": [3]}))
     long = "word " * 100_000
     assert reasons(pl.DataFrame({"prompt": ["q"], "response": [long]})) == [None]

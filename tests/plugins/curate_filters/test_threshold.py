@@ -40,5 +40,5 @@ def test_invalid_params(params, message):
 
 
 def test_text_scores_are_refused():
-    with pytest.raises(curate.DataError, match="column 's' holds String, not numbers"):
+    with pytest.raises(curate.DataError, match="column 's' has type String, which is not a number"):
         run_stage("filter.threshold", pl.DataFrame({"s": ["0.5"]}), column="s", min=0)

@@ -60,7 +60,7 @@ def test_empty_content_ending_and_turn_counts():
 
 
 def test_bad_input():
-    with pytest.raises(curate.DataError, match="holds String, not messages"):
+    with pytest.raises(curate.DataError, match="has type String, which is not messages"):
         run_stage("filter.turns", pl.DataFrame({"messages": ["user: hi"]}))
     with pytest.raises(curate.RecipeError, match="needs column 'messages'"):
         run_stage("filter.turns", pl.DataFrame({"prompt": ["hi"]}))
