@@ -28,6 +28,7 @@ from curate.recipe import EngineSpec, Join, Recipe, Stage, load_recipe
 from curate.rundir import RunDir, StageRecord
 from curate.runner import Executor, LocalExecutor, RunResult, StageStats, run
 from curate.files import atomic_write
+from curate.templates import Template, TemplateParam, load_template, package_template
 from curate.text import text_columns, text_of
 
 __all__ = [
@@ -42,6 +43,8 @@ __all__ = [
     "Engine", "ChatEngine", "ScoreEngine", "EngineParams", "EngineRef", "ScoreEngineRef", "ChatRequest",
     "ChatResult", "Completion", "ScoreRequest", "ScoreResult", "SamplingParams", "Message", "OnResult", "OnScore",
     "EngineError", "read_chat_template", "generate_structured", "StructuredResult",
+    # prompt templates (Jinja2, sandboxed)
+    "Template", "TemplateParam", "load_template", "package_template",
     # data: the column schema and text
     "MESSAGE", "MESSAGES", "is_messages", "prompt_messages", "user_message", "assistant_message", "conversation",
     "render_messages", "to_format", "text_of", "text_columns", "atomic_write",

@@ -137,6 +137,40 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _plain_text(text: str) -> str:
+    """reStructuredText inline markup as plain text: ``code``, `x`, :role:`x`, :role:`title <x>`,
+    :class:`~a.b.C` (shown as C), `title <url>`_, **strong**, *emphasis*."""
+    import re
+
+    def role(m: re.Match[str]) -> str:
+        content = m.group(1).strip()
+        titled = re.fullmatch(r"(.+?)\s*<[^<>]+>", content)
+        if titled:
+            return titled.group(1)
+        content = content.lstrip("!")
+        return content.rsplit(".", 1)[-1] if content.startswith("~") else content
+
+    text = re.sub(r"(?::[\w.+-]+)+:`([^`]+)`", role, text)
+    text = re.sub(r"``(.+?)``", r"\1", text)
+    text = re.sub(r"`([^`]+?)\s*<[^<>`]+>`_{1,2}", r"\1", text)
+    text = re.sub(r"`([^`]+)`_{0,2}", r"\1", text)
+    text = re.sub(r"\*\*(\S(?:.*?\S)?)\*\*", r"\1", text)
+    return re.sub(r"(?<![\w*])\*(\S(?:[^*]*?\S)?)\*(?![\w*])", r"\1", text)
+
+
+def _summary(cls: type) -> str:
+    """The first sentence of a component's docstring, whole, in plain text: up to the first '. '
+    (not after 'e.g.', 'i.e.', 'cf.' or 'vs.') or the end of the first paragraph."""
+    import inspect
+    import re
+
+    doc = inspect.cleandoc(cls.__doc__ or "").strip()
+    paragraph = re.split(r"\n\s*\n", doc, maxsplit=1)[0]
+    text = _plain_text(" ".join(paragraph.split()))
+    end = re.search(r"(?<!\be\.g)(?<!\bi\.e)(?<!\bcf)(?<!\bvs)[.!?](?=\s)", text)
+    return text[: end.end()] if end else text
+
+
 def _component_rows() -> list[dict[str, Any]]:
     from curate.plugins import registry
     from curate.registry import KINDS
@@ -147,11 +181,47 @@ def _component_rows() -> list[dict[str, Any]]:
         for cls in reg.items(kind):
             origin = reg.origin(cls)
             rows.append({"kind": kind, "name": cls.name, "plugin": origin.plugin, "package": origin.package,
-                         "version": origin.version, "summary": cls.summary()})
+                         "version": origin.version, "summary": _summary(cls)})
     return rows
 
 
+_SUMMARY_BESIDE_MIN = 40  # narrower than this beside name and package: the summary goes below
+
+
+def _plugins_listing(rows: list[dict[str, Any]], width: int) -> list[str]:
+    """Components grouped by kind: `name  package version`, and the summary wrapped beside it when
+    the terminal is wide enough, else below it, indented."""
+    import textwrap
+
+    width = max(width, 40)
+    origins = [" ".join(filter(None, [r["package"] or r["plugin"], r["version"]])) for r in rows]
+    name_w = max((len(r["name"]) for r in rows), default=0)
+    origin_w = max((len(o) for o in origins), default=0)
+    left = 2 + name_w + 2 + origin_w + 2
+    beside = width - left >= _SUMMARY_BESIDE_MIN
+    lines: list[str] = []
+    kind = None
+    for row, origin in zip(rows, origins):
+        if row["kind"] != kind:
+            kind = row["kind"]
+            lines += ([""] if lines else []) + [f"{kind}s"]
+        head = f"  {row['name']:<{name_w}}  {origin}"
+        if not row["summary"]:
+            lines.append(head)
+        elif beside:
+            wrapped = textwrap.wrap(row["summary"], width - left, break_on_hyphens=False)
+            lines.append(f"  {row['name']:<{name_w}}  {origin:<{origin_w}}  {wrapped[0]}")
+            lines += [" " * left + part for part in wrapped[1:]]
+        else:
+            lines.append(head)
+            lines += textwrap.wrap(row["summary"], width, initial_indent=" " * 6, subsequent_indent=" " * 6,
+                                   break_on_hyphens=False)
+    return lines
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
+    import shutil
+
     from curate.plugins import registry
 
     rows = _component_rows()
@@ -159,16 +229,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"components": rows, "failed": failed}, indent=2))
         return EXIT_OK
-    from rich.table import Table
-
-    cells = [(r["kind"], r["name"], r["package"] or r["plugin"], r["version"] or "", r["summary"]) for r in rows]
-    table = Table()
-    for i, col in enumerate(("kind", "name", "package", "version")):
-        table.add_column(col, no_wrap=True, min_width=max([len(col)] + [len(c[i]) for c in cells]))
-    table.add_column("summary", overflow="fold")
-    for cell in cells:
-        table.add_row(*cell)
-    out_console.print(table)
+    for line in _plugins_listing(rows, shutil.get_terminal_size((80, 24)).columns):
+        print(line.rstrip())
     for name, error in failed.items():
         err_console.print(f"plugin {name!r} failed to load: {error}", markup=False)
     return EXIT_OK

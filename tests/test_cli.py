@@ -82,3 +82,103 @@ def test_describe_unknown(capsys):
 def test_console_script_entry_point(recipe, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "curate", "validate", str(recipe)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+# ---- `curate plugins`: whole first sentences, plain text, readable at 80 and 200 columns ----------
+
+LONG_SUMMARY = ("Drop rows that Filter flags as odd, e.g. odd numbers, unbalanced quotes and a few more cases that "
+                "make this sentence long enough to need wrapping at eighty columns.")
+
+
+def _docstring_plugin():
+    import types
+
+    import curate
+
+    class OddFilter(curate.Filter):
+        """Drop rows that :class:`~curate.Filter` flags as ``odd``, e.g. `odd numbers`, unbalanced quotes
+        and a few more cases that make this sentence long enough to need wrapping at eighty columns. A
+        second sentence that is not shown.
+
+        Details that are not shown either.
+        """
+
+        name = "filter.odd_for_cli_test"
+
+        def drop_reason(self, df):
+            raise NotImplementedError
+
+    mod = types.ModuleType("odd_plugin")
+
+    @curate.hookimpl
+    def curate_register_filters(register):
+        register(OddFilter)
+
+    mod.curate_register_filters = curate_register_filters
+    return mod
+
+
+@pytest.fixture
+def odd_plugin():
+    from curate.plugins import temporary_plugin
+
+    with temporary_plugin(_docstring_plugin(), "odd", package="curate-odd", version="1.2.3"):
+        yield
+
+
+def _plugins_output(monkeypatch, capsys, columns):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert main(["plugins"]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+def test_plugins_json_summary_is_the_whole_first_sentence_in_plain_text(odd_plugin, capsys):
+    assert main(["plugins", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {"components", "failed"}
+    odd = next(c for c in data["components"] if c["name"] == "filter.odd_for_cli_test")
+    assert set(odd) == {"kind", "name", "plugin", "package", "version", "summary"}
+    assert odd["summary"] == LONG_SUMMARY
+    assert (odd["kind"], odd["package"], odd["version"]) == ("filter", "curate-odd", "1.2.3")
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_plugins_listing_has_no_markup_and_fits_the_terminal(odd_plugin, monkeypatch, capsys, columns):
+    lines = _plugins_output(monkeypatch, capsys, columns)
+    assert all(len(line) <= columns for line in lines), [line for line in lines if len(line) > columns]
+    text = "\n".join(lines)
+    assert "``" not in text and ":class:" not in text and "`" not in text
+    # Grouped by kind: a heading, then the components of that kind.
+    assert "filters" in lines and "readers" in lines
+    assert lines.index("filters") < lines.index(next(line for line in lines if "filter.odd_for_cli_test" in line))
+    # Every component is listed with its package and version on one line.
+    for name, origin in [("filter.odd_for_cli_test", "curate-odd 1.2.3"), ("read.jsonl", "0.1.0")]:
+        assert any(name in line and origin in line for line in lines), name
+
+
+def _summary_lines(lines, name):
+    start = next(i for i, line in enumerate(lines) if name in line)
+    block = [lines[start]]
+    for line in lines[start + 1:]:
+        if not line.startswith("    "):  # the next component (indented 2) or kind heading
+            break
+        block.append(line)
+    return block
+
+
+def test_plugins_listing_at_80_columns_puts_the_summary_below_wrapped_at_words(odd_plugin, monkeypatch, capsys):
+    block = _summary_lines(_plugins_output(monkeypatch, capsys, 80), "filter.odd_for_cli_test")
+    assert block[0].split() == ["filter.odd_for_cli_test", "curate-odd", "1.2.3"]
+    summary = block[1:]
+    assert len(summary) >= 2  # wrapped ...
+    assert all(len(line.split()) > 3 for line in summary[:-1])  # ... but not one word per line
+    assert " ".join(line.strip() for line in summary) == LONG_SUMMARY
+
+
+def test_plugins_listing_at_200_columns_puts_the_summary_beside(odd_plugin, monkeypatch, capsys):
+    lines = _plugins_output(monkeypatch, capsys, 200)
+    block = _summary_lines(lines, "filter.odd_for_cli_test")
+    assert block[0].split()[:3] == ["filter.odd_for_cli_test", "curate-odd", "1.2.3"]
+    assert " ".join(block[0].split()[3:] + [w for line in block[1:] for w in line.split()]) == LONG_SUMMARY
+    read = next(line for line in lines if "read.jsonl" in line)
+    assert "JSON Lines" in read  # short summaries on the component's own line

@@ -93,6 +93,41 @@ def test_curate_plugin_fixture(curate_plugin):
     assert reg.find("filter.viafixture") is not None
 
 
+@pytest.mark.parametrize("installed", [False, True], ids=["not-installed", "installed"])
+def test_temporary_plugin_works_whether_or_not_the_plugin_is_installed(monkeypatch, installed):
+    """A plugin author's test registers the module; once the package is installed, the same module
+    object is already registered through its entry point, and is used as it is."""
+    mod = _module_with_filter("authored")
+    eps = [FakeEntryPoint("authored", lambda: mod)] if installed else []
+    real = md.entry_points
+    monkeypatch.setattr(md, "entry_points", lambda group=None, **kw: eps if group == "curate" else real(group=group, **kw))
+    monkeypatch.delenv("CURATE_LOAD_PLUGINS", raising=False)
+    monkeypatch.delenv("CURATE_DISABLE_PLUGINS", raising=False)
+    plugins.reset()
+    try:
+        with plugins.temporary_plugin(mod) as reg:
+            assert reg.find("filter.authored") is not None
+            assert reg.origin(reg.find("filter.authored")).package == ("curate-fake" if installed else None)
+        # An installed plugin stays registered (under its entry-point name); a temporary one is gone.
+        assert (plugins.registry().find("filter.authored") is not None) == installed
+        assert plugins.plugin_manager().is_registered(mod) == installed
+    finally:
+        plugins.reset()
+
+
+def test_curate_plugin_fixture_with_an_already_registered_plugin(curate_plugin):
+    mod = _module_with_filter("preregistered")
+    pm = plugins.plugin_manager()
+    pm.register(mod, name="preregistered")  # as its entry point does once the package is installed
+    try:
+        reg = curate_plugin(mod)
+        assert reg.find("filter.preregistered") is not None
+        assert curate_plugin(mod).find("filter.preregistered") is not None  # twice is fine too
+    finally:
+        pm.unregister(name="preregistered")
+        plugins.reset()
+
+
 def test_trace_env_prints_hook_calls(monkeypatch, capsys):
     monkeypatch.setenv("CURATE_TRACE_PLUGINS", "1")
     plugins.reset()

@@ -158,12 +158,17 @@ class FaultServer:
     :param max_context_words: prompts (all messages) longer than this many words get the 400
         context-length error too.
     :param port: 0 picks a free port.
+    :param responder: ``(body: dict, sample: int) -> str`` writes the content of each sample
+        instead of the echo (a judge that prefers position A, a reward model's attribute string);
+        faults, latency, ``n``, ``max_tokens`` truncation and logprobs apply as for the echo.
     """
 
     def __init__(self, script: Script = None, *, latency: float = 0.0, models: Iterable[str] | None = ("echo",),
                  models_script: Sequence[Action] = (), api_key: str | None = None,
-                 max_context_words: int | None = None, port: int = 0):
+                 max_context_words: int | None = None, port: int = 0,
+                 responder: Callable[[dict[str, Any], int], str] | None = None):
         self.latency = latency
+        self.responder = responder
         self.models = None if models is None else list(models)
         self.api_key = api_key
         self.max_context_words = max_context_words
@@ -442,12 +447,16 @@ class FaultServer:
         structured = (req.get("response_format") or {}).get("type") in ("json_schema", "json_object")
         choices, completion_tokens = [], 0
         for i in range(n):
-            words = _words(text if n == 1 else f"{text} #{i}")
+            if self.responder is not None:
+                text = self.responder(req, i)
+            words = _words(text if n == 1 or self.responder is not None else f"{text} #{i}")
             finish = "stop"
             if limit is not None and len(words) > int(limit):
                 words, finish = words[: int(limit)], "length"
             content = " ".join(words)
-            if structured:
+            if self.responder is not None and finish == "stop":
+                content = text  # verbatim (newlines kept) unless truncated
+            elif structured:
                 content = json.dumps({"echo": content})
             completion_tokens += len(words)
             choice: dict[str, Any] = {"index": i, "message": {"role": "assistant", "content": content},

@@ -1,9 +1,11 @@
 """curate-dedup: fuzzy and semantic deduplication for curate.
 
-Two whole-dataset stages, both reading a ``text`` (a column, or ``prompt``/``response``/
-``conversation``) and, like ``dedup.exact``, keeping one row per duplicate cluster: removed rows go
-to the stage's ``removed.parquet`` with ``duplicate_of`` (the kept row's ``id``) and
-``similarity``; every kept row gets a cluster id column.
+Two global stages, both comparing the text their ``column`` param names (a column, or
+``prompt``/``conversation`` derived from the working columns; see :func:`curate.text_of`) and,
+like ``dedup.exact``, keeping one row per duplicate cluster: removed rows go to the stage's
+``removed.parquet`` with ``duplicate_of`` (the kept row's ``id``) and ``similarity``; every kept
+row gets a cluster id column. Each computes its per-row part (signatures, embeddings) in
+``prepare_batch``, over any batch of rows, and compares all rows in ``find_duplicates``.
 
 * ``dedup.minhash`` — MinHash + LSH over word or character n-grams, with optional exact-Jaccard
   verification of candidate pairs; writes ``minhash_cluster``. Keeps the first row of a cluster.
