@@ -73,6 +73,8 @@ class Reporter(Protocol):
 
     def count(self, key: str, n: int) -> None: ...
 
+    def metric(self, key: str, value: float) -> None: ...
+
 
 class NullReporter:
     """Counts nothing: for components used outside a run (validation, tests)."""
@@ -84,6 +86,9 @@ class NullReporter:
         pass
 
     def count(self, key: str, n: int) -> None:
+        pass
+
+    def metric(self, key: str, value: float) -> None:
         pass
 
 
@@ -130,6 +135,11 @@ class StageContext:
     def count(self, key: str, n: int = 1) -> None:
         """Add to a named counter reported in the stage's stats (e.g. ``requests_cached``)."""
         self.reporter.count(key, n)
+
+    def metric(self, key: str, value: float) -> None:
+        """Report a figure of the stage's output (e.g. ``distinct_2``); the last value reported wins.
+        Shown with the stage's stats and kept in ``run.json``."""
+        self.reporter.metric(key, value)
 
     @property
     def where(self) -> str:

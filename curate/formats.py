@@ -73,7 +73,7 @@ def render_messages(expr: pl.Expr) -> pl.Expr:
 def to_format(df: pl.DataFrame, fmt: Format, recipe_name: str) -> pl.DataFrame:
     """Convert working columns to an export format. Raises ``KeyError`` naming missing columns."""
     prov_fields = [pl.lit(recipe_name).alias("recipe")]
-    for col in ("source", "generation"):
+    for col in ("source", "generation", "prompt_generation"):
         if col in df.columns:
             prov_fields.append(pl.col(col))
     provenance = pl.struct(prov_fields).alias("provenance")
@@ -87,7 +87,7 @@ def to_format(df: pl.DataFrame, fmt: Format, recipe_name: str) -> pl.DataFrame:
         else:
             raise KeyError("format `sft` needs `messages` (ending with the assistant turn) or "
                            "`prompt`/`messages` plus `response`")
-        drop = {"prompt", "response", "messages", "source", "generation"}
+        drop = {"prompt", "response", "messages", "source", "generation", "prompt_generation"}
         meta = [c for c in df.columns if c not in drop]
         return df.select(messages.alias("messages"), *meta, provenance)
     if fmt == "preference":
@@ -100,7 +100,8 @@ def to_format(df: pl.DataFrame, fmt: Format, recipe_name: str) -> pl.DataFrame:
 
         scores = [pl.col(c).cast(pl.Float64) if c in df.columns else pl.lit(None, pl.Float64).alias(c)
                   for c in ("score_chosen", "score_rejected")]
-        drop = {"prompt", "messages", "chosen", "rejected", "score_chosen", "score_rejected", "source", "generation"}
+        drop = {"prompt", "messages", "chosen", "rejected", "score_chosen", "score_rejected", "source", "generation",
+                "prompt_generation"}
         meta = [c for c in df.columns if c not in drop]
         return df.select(prompt_messages(df).alias("prompt"), as_assistant("chosen").alias("chosen"),
                          as_assistant("rejected").alias("rejected"), *scores, *meta, provenance)

@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from curate.engine import ChatRequest, ChatResult, Engine
+from curate.engine import ChatEngine, ChatRequest, ChatResult, OnResult
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -94,9 +94,11 @@ def _reask(req: ChatRequest, raw: str, error: str, schema: dict[str, Any]) -> Ch
                                   {"role": "user", "content": follow_up}])
 
 
-def generate_structured(engine: Engine, requests: list[ChatRequest], model: type[T], *,
-                        max_reasks: int = 2) -> list[list[StructuredResult[T]]]:
-    """Complete ``requests`` into ``model`` instances: one list (one item per sample) per request."""
+def generate_structured(engine: ChatEngine, requests: list[ChatRequest], model: type[T], *,
+                        max_reasks: int = 2, on_result: OnResult | None = None) -> list[list[StructuredResult[T]]]:
+    """Complete ``requests`` into ``model`` instances: one list (one item per sample) per request.
+
+    ``on_result`` sees every engine result, re-asks included (for counters and progress)."""
     schema = model.model_json_schema()
     if engine.supports_json_schema:
         requests = [replace(r, json_schema=schema) for r in requests]
@@ -104,7 +106,7 @@ def generate_structured(engine: Engine, requests: list[ChatRequest], model: type
     pending: list[tuple[ChatRequest, int]] = [(r, 0) for r in requests]  # (request, re-asks so far)
     index = {r.id: i for i, r in enumerate(requests)}
     while pending:
-        results: list[ChatResult] = engine.generate([r for r, _ in pending])
+        results: list[ChatResult] = engine.generate([r for r, _ in pending], on_result)
         retry: list[tuple[ChatRequest, int]] = []
         for (req, asked), res in zip(pending, results):
             base_id = req.id.split("~reask")[0]

@@ -73,6 +73,7 @@ class StageRun:
     rows_removed: int
     seconds: float
     counters: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
     #: for a writer: the rows it wrote (its export format)
     written: Dataset | None = None
     #: for a writer that passes its single input on: that input's stage id (no copy checkpointed)
@@ -220,7 +221,7 @@ class LocalExecutor:
             write_parquet(out.kept, RunDir.output_file(stage_dir))
         return StageRun(LocalDataset(out.kept), rows_in, out.kept.height,
                         0 if out.removed is None else out.removed.height, seconds,
-                        counters=dict(getattr(reporter, "counters", {})),
+                        counters=dict(getattr(reporter, "counters", {})), metrics=dict(getattr(reporter, "metrics", {})),
                         written=None if written is None else LocalDataset(written), data_from=data_from)
 
     def _dispatch(self, comp: Component, df: pl.DataFrame | None,

@@ -31,6 +31,7 @@ class StageProgress:
         self._progress = progress
         self._task = progress.add_task(description, total=total) if progress else None
         self.counters: dict[str, int] = {}
+        self.metrics: dict[str, float] = {}
 
     def start(self, total: int | None) -> None:
         if self._progress is not None:
@@ -42,6 +43,9 @@ class StageProgress:
 
     def count(self, key: str, n: int = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + n
+
+    def metric(self, key: str, value: float) -> None:
+        self.metrics[key] = float(value)
 
     def done(self, note: str = "") -> None:
         if self._progress is not None:
@@ -79,6 +83,7 @@ def summary_table(result: "RunResult") -> Table:
 
 
 def counter_lines(result: "RunResult") -> list[str]:
-    """One line per stage that reported counters (cache hits, failed requests, ...)."""
-    return [f"{s.stage_id}: " + ", ".join(f"{k}={v:,}" for k, v in sorted(s.counters.items()))
-            for s in result.stats.values() if s.counters]
+    """One line per stage that reported counters or metrics (cache hits, failed requests, distinct-2, ...)."""
+    return [f"{s.stage_id}: " + ", ".join([f"{k}={v:,}" for k, v in sorted(s.counters.items())]
+                                          + [f"{k}={v:.4g}" for k, v in sorted(s.metrics.items())])
+            for s in result.stats.values() if s.counters or s.metrics]

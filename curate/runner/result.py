@@ -21,6 +21,8 @@ class StageStats:
     seconds: float = 0.0
     cached: bool = False
     counters: dict[str, int] = field(default_factory=dict)
+    #: figures of the output a stage reported (diversity, consistency rates, ...)
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

@@ -200,7 +200,7 @@ class Runner:
             outputs[st.id] = self.executor.collect(done.written)
         counters = {**reporter.counters, **done.counters}
         stats = StageStats(st.id, comp.name, done.rows_in, done.rows_out, done.rows_removed, done.seconds, False,
-                           counters)
+                           counters, {**reporter.metrics, **done.metrics})
         write_json({"id": st.id, "fingerprint": st.fingerprint, "component": comp.name, "version": comp.version,
                     "params": comp.params.model_dump(mode="json"), "inputs": st.inputs, "join": st.join,
                     "data_from": done.data_from, "stats": asdict(stats)}, RunDir.meta_file(st.dir))

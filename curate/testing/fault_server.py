@@ -25,6 +25,11 @@ code such as ``"429"`` (with ``Retry-After: 1``), ``"500"``, ``"400"``; :meth:`F
 the 400 "maximum context length" error an OpenAI-compatible server returns. ``latency`` delays
 every chat answer (for benchmarks).
 
+For reward models it also serves what their servers answer: ``logprobs_responder`` adds NIM-style
+``logprobs.content`` (one ``{token: attribute, logprob: score}`` per attribute) to chat answers, and
+``scorer`` turns on vLLM 0.32's pooling routes ``POST /classify``, ``/pooling`` and ``/score``
+(at the server root, not under ``/v1``; faults, the API key and latency apply as for chat).
+
 Without asyncio in your process, run it in a child process (``python -m
 curate.testing.fault_server --latency 0.2`` prints ``READY <base_url>``, or
 :class:`FaultServerProcess`); ``GET /_fault/stats`` returns the counters as JSON.
@@ -53,6 +58,8 @@ __all__ = ["CONTEXT_MARKER", "Fault", "FaultServer", "FaultServerProcess"]
 
 #: A prompt containing this gets a 400 context-length error on every attempt.
 CONTEXT_MARKER = "<<too-long>>"
+#: vLLM's pooling-runner routes, served when a ``scorer`` is given.
+POOLING_ROUTES = ("/classify", "/pooling", "/score")
 MAX_BODY = 8 * 1024 * 1024
 HOST = "127.0.0.1"
 
@@ -131,6 +138,7 @@ class _Counters:
         self.chat_requests = 0
         self.model_requests = 0
         self.responses_ok = 0
+        self.pooling_requests = 0
         self.faults: dict[str, int] = {}
         self.in_flight = 0
         self.max_in_flight = 0
@@ -142,7 +150,8 @@ class _Counters:
         with self.lock:
             return {"chat_requests": self.chat_requests, "model_requests": self.model_requests,
                     "responses_ok": self.responses_ok, "faults": dict(self.faults), "in_flight": self.in_flight,
-                    "max_in_flight": self.max_in_flight, "connections": self.connections}
+                    "max_in_flight": self.max_in_flight, "connections": self.connections,
+                    "pooling_requests": self.pooling_requests}
 
 
 class FaultServer:
@@ -161,14 +170,26 @@ class FaultServer:
     :param responder: ``(body: dict, sample: int) -> str`` writes the content of each sample
         instead of the echo (a judge that prefers position A, a reward model's attribute string);
         faults, latency, ``n``, ``max_tokens`` truncation and logprobs apply as for the echo.
+    :param logprobs_responder: ``(body: dict, sample: int) -> list | None``: when it returns a list,
+        that list is the sample's ``logprobs.content`` whatever the request asked, e.g.
+        ``[{"token": "helpfulness", "logprob": 1.6}, ...]`` as NIM serves Nemotron-4-340B-Reward.
+    :param scorer: ``(route: str, body: dict) -> list[float] | float | dict | Exception`` serves
+        ``POST /classify``, ``/pooling`` and ``/score`` (``route`` is ``"classify"``...): the
+        model's outputs for the one input of the body, wrapped in vLLM 0.32's reply (``probs``,
+        ``data``, or ``score``: the first value); a dict is sent as the whole reply (a wrong
+        shape), an exception as a 400 with its message. Without it those routes are 404.
     """
 
     def __init__(self, script: Script = None, *, latency: float = 0.0, models: Iterable[str] | None = ("echo",),
                  models_script: Sequence[Action] = (), api_key: str | None = None,
                  max_context_words: int | None = None, port: int = 0,
-                 responder: Callable[[dict[str, Any], int], str] | None = None):
+                 responder: Callable[[dict[str, Any], int], str] | None = None,
+                 logprobs_responder: Callable[[dict[str, Any], int], list[Any] | None] | None = None,
+                 scorer: Callable[[str, dict[str, Any]], Any] | None = None):
         self.latency = latency
         self.responder = responder
+        self.logprobs_responder = logprobs_responder
+        self.scorer = scorer
         self.models = None if models is None else list(models)
         self.api_key = api_key
         self.max_context_words = max_context_words
@@ -194,7 +215,8 @@ class FaultServer:
 
     def stats(self) -> dict[str, Any]:
         """Counters: chat_requests, model_requests, responses_ok, faults (by kind), in_flight,
-        max_in_flight (most chat requests handled at once), connections."""
+        max_in_flight (most chat requests handled at once), connections, pooling_requests (to
+        ``/classify``, ``/pooling`` and ``/score``; their bodies are in :attr:`bodies` too)."""
         return self.counters.snapshot()
 
     @property
@@ -371,6 +393,10 @@ class FaultServer:
             if method != "POST":
                 return 405, _error_body("Method Not Allowed", "invalid_request_error"), {}
             return await self._chat(headers, body)
+        if path in POOLING_ROUTES and self.scorer is not None:
+            if method != "POST":
+                return 405, _error_body("Method Not Allowed", "invalid_request_error"), {}
+            return await self._pooling(path.lstrip("/"), headers, body)
         return 404, _error_body(f"no route {method} {path}", "not_found"), {}
 
     def _next_fault(self, req: dict[str, Any], index: int) -> Fault:
@@ -466,6 +492,10 @@ class FaultServer:
                 choice["logprobs"] = {"content": [
                     {"token": w, "logprob": -1.0, "bytes": None,
                      "top_logprobs": [{"token": w, "logprob": -1.0, "bytes": None}] * top} for w in words]}
+            if self.logprobs_responder is not None:
+                content_logprobs = self.logprobs_responder(req, i)
+                if content_logprobs is not None:
+                    choice["logprobs"] = {"content": content_logprobs}
             choices.append(choice)
         with self.counters.lock:
             self.counters.responses_ok += 1
@@ -473,6 +503,74 @@ class FaultServer:
                      "model": model, "choices": choices,
                      "usage": {"prompt_tokens": prompt_words, "completion_tokens": completion_tokens,
                                "total_tokens": prompt_words + completion_tokens}}, {}
+
+
+    async def _pooling(self, route: str, headers: dict[str, str],
+                       body: bytes) -> tuple[int, Any, dict[str, str]] | None:
+        """``/classify``, ``/pooling``, ``/score`` as vllm 0.32 answers them (one input per body)."""
+        try:
+            req = json.loads(body)
+            if not isinstance(req, dict):
+                raise ValueError("the body must be a JSON object")
+        except ValueError as exc:
+            return 400, _error_body(f"invalid JSON body: {exc}", "BadRequestError", 400), {}
+        c = self.counters
+        with c.lock:
+            index = c.pooling_requests
+            c.pooling_requests += 1
+            c.bodies.append(req)
+            c.auth_headers.append(headers.get("authorization"))
+        # Per-prompt scripts match the last user message, or a /score body's query.
+        probe = req if "messages" in req else {**req, "messages": [{"role": "user", "content": str(req.get("queries"))}]}
+        fault = self._next_fault(probe, index)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if fault.kind == "ok" and fault.seconds:
+            await asyncio.sleep(fault.seconds)
+        if fault.kind != "ok":
+            with c.lock:
+                key = str(fault.status) if fault.kind == "status" else fault.kind
+                c.faults[key] = c.faults.get(key, 0) + 1
+        if fault.kind == "reset":
+            return None
+        if fault.kind == "hang":
+            assert self._stopping is not None
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), fault.seconds)
+            return None
+        if fault.kind == "status":
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+            return fault.status, _error_body(fault.message, "BadRequestError" if fault.status == 400 else
+                                             "InternalServerError", fault.status), extra
+        model = req.get("model")
+        if self.models is not None and model not in self.models:
+            return 404, _error_body(f"The model `{model}` does not exist.", "NotFoundError", 404), {}
+        if CONTEXT_MARKER in json.dumps(req):
+            return 400, _error_body(
+                "This model's maximum context length is 256 tokens. However, your prompt contains at least 257 "
+                "input tokens, which exceeds this limit even without any output tokens. Please reduce the length "
+                "of the input prompt. (parameter=input_tokens, value=257)", "BadRequestError", 400,
+                "input_tokens"), {}
+        assert self.scorer is not None
+        try:
+            out = self.scorer(route, req)
+        except Exception as exc:  # noqa: BLE001 - the scorer's way to answer a 400
+            return 400, _error_body(str(exc), "BadRequestError", 400), {}
+        with c.lock:
+            c.responses_ok += 1
+        if isinstance(out, dict):
+            return 200, out, {}
+        values = [float(v) for v in out] if isinstance(out, (list, tuple)) else [float(out)]
+        usage = {"prompt_tokens": 1, "total_tokens": 1, "completion_tokens": 0, "prompt_tokens_details": None}
+        if route == "classify":
+            best = max(range(len(values)), key=values.__getitem__) if values else 0
+            item: dict[str, Any] = {"index": 0, "label": f"LABEL_{best}", "probs": values, "num_classes": len(values)}
+        elif route == "pooling":
+            item = {"index": 0, "object": "pooling", "data": values}
+        else:
+            item = {"index": 0, "object": "score", "score": values[0]}
+        return 200, {"id": f"{route}-{index}", "object": "list", "created": 0, "model": model, "data": [item],
+                     "usage": usage}, {}
 
 
 def _last_content(req: dict[str, Any]) -> str:

@@ -40,10 +40,12 @@ __all__ = [
     "BOS_TOKEN",
     "CHAT_TEMPLATE",
     "EOS_TOKEN",
+    "HELPSTEER2_LABELS",
     "IM_START_TOKEN",
     "PAD_TOKEN",
     "TRAINING_TEXT",
     "build_tiny_llama",
+    "build_tiny_reward_model",
 ]
 
 #: Bumped whenever the recipe below changes, so stale builds are rebuilt.
@@ -268,6 +270,87 @@ def build_tiny_llama(path: str | Path, *, vocab_size: int = 1024, seed: int = 0)
             os.replace(tmp, path)
         except OSError:
             if not _is_built(path, recipe):  # lost a race to a different build
+                raise
+        return path
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+#: HelpSteer2's five attributes (Nemotron-4-340B-Reward): handy ``id2label`` for a 5-label head.
+HELPSTEER2_LABELS = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
+
+
+def build_tiny_reward_model(path: str | Path, *, num_labels: int = 1, id2label: dict[int, str] | None = None,
+                            vocab_size: int = 1024, seed: int = 0) -> Path:
+    """Build (or reuse) a tiny random ``LlamaForSequenceClassification`` + tokenizer at ``path``.
+
+    A reward model for tests: the tokenizer (and ChatML template) is the one
+    :func:`build_tiny_llama` makes (built in a scratch folder and copied), the backbone has the
+    same shape, and the head ``score`` outputs ``num_labels`` floats: one is a scalar reward,
+    more are named attributes (``id2label``; default ``LABEL_0`` ...; pass
+    ``dict(enumerate(HELPSTEER2_LABELS))`` for HelpSteer2's five). Random weights from ``seed``,
+    saved as bfloat16 safetensors with ``pad_token_id`` set, so transformers batches it and vLLM
+    0.32 serves it with the pooling runner (``/classify``, ``/pooling``, ``/score``).
+    Offline, reused when ``path`` holds a build with the same parameters, written atomically.
+    """
+    if num_labels < 1:
+        raise ValueError(f"num_labels must be at least 1, got {num_labels}")
+    labels = {int(k): str(v) for k, v in (id2label or {i: f"LABEL_{i}" for i in range(num_labels)}).items()}
+    if sorted(labels) != list(range(num_labels)):
+        raise ValueError(f"id2label must name the labels 0..{num_labels - 1}, got {sorted(labels)}")
+    path = Path(path)
+    recipe = {**_recipe(vocab_size, seed), "kind": "sequence-classification", "num_labels": num_labels,
+              "id2label": {str(k): v for k, v in sorted(labels.items())}}
+    if _is_built(path, recipe):
+        return path
+
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        base = build_tiny_llama(tmp / "base", vocab_size=vocab_size, seed=seed)  # the tokenizer to reuse
+        out = tmp / "model"
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        tokenizer.save_pretrained(out)
+        config = LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=recipe["hidden_size"],
+            intermediate_size=recipe["intermediate_size"],
+            num_hidden_layers=recipe["num_hidden_layers"],
+            num_attention_heads=recipe["num_attention_heads"],
+            num_key_value_heads=recipe["num_key_value_heads"],
+            max_position_embeddings=recipe["max_position_embeddings"],
+            num_labels=num_labels,
+            id2label=labels,
+            label2id={v: k for k, v in labels.items()},
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = LlamaForSequenceClassification(config)
+            # The default init draws the head near zero; a wider head makes scores differ visibly.
+            torch.nn.init.normal_(model.score.weight, std=0.5)
+            model = model.to(torch.bfloat16)
+        model.save_pretrained(out, safe_serialization=True)
+
+        (out / MARKER_FILE).write_text(json.dumps(recipe, indent=2, sort_keys=True) + "\n")
+        out.chmod(0o755)
+        for f in out.iterdir():
+            f.chmod(0o644)
+
+        if _is_built(path, recipe):  # someone else finished first
+            return path
+        if path.exists():
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        try:
+            os.replace(out, path)
+        except OSError:
+            if not _is_built(path, recipe):
                 raise
         return path
     finally:

@@ -11,9 +11,10 @@ from pydantic import Field, model_validator
 import curate
 from curate_dedup._common import result_frame, scratch_dir
 
-#: The column ``prepare_batch`` adds: each row's LSH band keys (``Array(UInt64, bands)``), null
-#: where the text is empty after normalization.
-BANDS = "__minhash"
+#: The column ``prepare_batch`` adds: each row's sketch, null where the text is empty after
+#: normalization. With ``verify``: its LSH band keys, ``Array(UInt64, bands)``; without: its
+#: MinHash signature, ``Array(UInt32, num_perm)``.
+SKETCH = "__minhash"
 
 
 class MinHashParams(curate.Params):
@@ -86,19 +87,23 @@ class MinHashDedup(curate.Dedup):
         """The text compared, per row (numbers and booleans as strings)."""
         return curate.text_of(df, self.params.column, where=self.where, numbers=True)
 
+    def sketch_type(self) -> pl.DataType:
+        dtype, width = self.lsh().sketch_dtype()
+        return pl.Array(pl.UInt64 if dtype == np.uint64 else pl.UInt32, width)
+
     def prepare_batch(self, df: pl.DataFrame) -> pl.DataFrame:
-        """Row-local: shingles, signature and LSH band keys of each row, in the ``__minhash`` column."""
-        keys, empty = self.lsh().bands_of(self.texts(df))
-        col = pl.Series(BANDS, keys, dtype=pl.Array(pl.UInt64, keys.shape[1]))
+        """Row-local: shingles, signature (and LSH band keys) of each row, in ``__minhash``."""
+        sketches, empty = self.lsh().sketch(self.texts(df))
+        col = pl.Series(SKETCH, sketches, dtype=self.sketch_type())
         if empty.any():
-            col = pl.select(pl.when(pl.lit(pl.Series(~empty))).then(pl.lit(col)).alias(BANDS)).to_series()
+            col = pl.select(pl.when(pl.lit(pl.Series(~empty))).then(pl.lit(col)).alias(SKETCH)).to_series()
         return df.with_columns(col)
 
     def find_duplicates(self, df: pl.DataFrame) -> pl.DataFrame:
-        if BANDS not in df.columns:  # called directly, not by the runner
+        if SKETCH not in df.columns:  # called directly, not by the runner
             df = self.prepare_batch(df)
         lsh = self.lsh()
-        keys, empty = band_matrix(df[BANDS], lsh.bands)
+        sketches, empty = sketch_matrix(df[SKETCH], self.sketch_type())
         ids = df["id"] if "id" in df.columns else pl.Series("id", np.arange(df.height)).cast(pl.Utf8)
         # What text_of may read (the column, or what `prompt`/`conversation` derive from).
         source = df.select(c for c in dict.fromkeys([self.params.column, "messages", "prompt", "response"])
@@ -108,7 +113,7 @@ class MinHashDedup(curate.Dedup):
             return self.texts(source.select(pl.all().gather(pl.Series(rows, dtype=pl.Int64))))
 
         with scratch_dir(self.ctx, "minhash") as spill:
-            found = lsh.find(keys, empty, texts_of, spill)
+            found = lsh.find(sketches, empty, texts_of, spill)
         if self.ctx is not None:
             self.ctx.count("empty_texts", int(found.empty.sum()))
             self.ctx.count("candidate_pairs", found.candidate_pairs)
@@ -119,12 +124,13 @@ class MinHashDedup(curate.Dedup):
         return result_frame(ids, np.arange(n), found.kept, found.similarity, n)
 
 
-def band_matrix(col: pl.Series, bands: int) -> tuple[np.ndarray, np.ndarray]:
-    """``((n, bands) uint64, empty)`` from a ``__minhash`` column (zero-copy where it can)."""
-    if col.dtype != pl.Array(pl.UInt64, bands):
-        raise ValueError(f"column {BANDS!r} has type {col.dtype}, expected Array(UInt64, {bands}): it was made "
-                         "by a dedup.minhash stage with other params")
+def sketch_matrix(col: pl.Series, dtype: pl.DataType) -> tuple[np.ndarray, np.ndarray]:
+    """``((n, width) array, empty)`` from a ``__minhash`` column (zero-copy where it can)."""
+    if col.dtype != dtype:
+        raise ValueError(f"column {SKETCH!r} has type {col.dtype}, expected {dtype}: it was made by a "
+                         "dedup.minhash stage with other params")
+    width = dtype.size
     empty = col.is_null().to_numpy()
     arr = col.rechunk().to_arrow()
-    values = arr.values.to_numpy(zero_copy_only=False)[arr.offset * bands:(arr.offset + len(arr)) * bands]
-    return values.reshape(len(arr), bands), empty
+    values = arr.values.to_numpy(zero_copy_only=False)[arr.offset * width:(arr.offset + len(arr)) * width]
+    return values.reshape(len(arr), width), empty

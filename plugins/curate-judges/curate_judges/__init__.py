@@ -10,6 +10,12 @@ from curate import hookimpl
 from curate_judges.pairs import FromGroundTruth, FromScores
 from curate_judges.rmboost import RMBoost
 from curate_judges.best_of_n import BestOfN
+from curate_judges.pairwise import PairwiseJudge
+from curate_judges.rating import RatingJudge
+from curate_judges.pairs_judge import FromJudge
+from curate_judges.reward import RewardModelJudge
+from curate_judges.ifeval.judge import InstructionFollowingJudge
+from curate_judges.math import MathJudge
 
 # Each component module registers below; keep one import and one register line per class.
 
@@ -17,8 +23,14 @@ from curate_judges.best_of_n import BestOfN
 @hookimpl
 def curate_register_judges(register):
     register(BestOfN)
+    register(PairwiseJudge)
+    register(RatingJudge)
+    register(FromJudge)
     register(FromScores)
     register(FromGroundTruth)
+    register(RewardModelJudge)
+    register(InstructionFollowingJudge)
+    register(MathJudge)
 
 
 @hookimpl

@@ -30,10 +30,17 @@ serves the model before anything runs. See docs/plugins/openai.md.
 
 from curate import hookimpl
 from curate_openai.engine import OpenAIEngine, OpenAIParams
+from curate_openai.reward import NimRewardEngine, VllmRewardEngine
 
-__all__ = ["OpenAIEngine", "OpenAIParams"]
+__all__ = ["OpenAIEngine", "OpenAIParams", "NimRewardEngine", "VllmRewardEngine"]
 
 
 @hookimpl
 def curate_register_engines(register):
     register(OpenAIEngine)
+
+
+@hookimpl
+def curate_register_score_engines(register):
+    register(NimRewardEngine)
+    register(VllmRewardEngine)

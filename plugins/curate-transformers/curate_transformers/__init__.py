@@ -9,10 +9,16 @@ chat template::
 
 import curate
 from curate_transformers.engine import TransformersEngine
+from curate_transformers.reward import TransformersRewardEngine
 
-__all__ = ["TransformersEngine"]
+__all__ = ["TransformersEngine", "TransformersRewardEngine"]
 
 
 @curate.hookimpl
 def curate_register_engines(register):
     register(TransformersEngine)
+
+
+@curate.hookimpl
+def curate_register_score_engines(register):
+    register(TransformersRewardEngine)

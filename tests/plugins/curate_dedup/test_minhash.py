@@ -254,3 +254,45 @@ stages:
     assert removed["similarity"].min() >= 0.7
     assert len(written) == len(rows) - 1 - removed.height
     assert set(removed["duplicate_of"]) <= {r["id"] for r in written}
+
+
+@pytest.mark.parametrize("params", [{}, {"verify": False}, {"shingle": "char", "ngram": 7, "threshold": 0.7},
+                                    {"threshold": 0.5, "verify": False}])
+def test_prepared_batches_give_what_the_whole_frame_gives(params):
+    """What a distributed executor relies on: prepare_batch over any split of the rows (each in
+    its own stage instance), then find_duplicates over all of them, equals the whole frame at once."""
+    texts = _corpus(150) + [None, "", "!!!"]
+    random.Random(3).shuffle(texts)
+    df = pl.DataFrame({"id": [str(i) for i in range(len(texts))], "text": texts}, schema={"id": pl.Utf8, "text": pl.Utf8})
+    params = {"column": "text", **params}
+    whole = MinHashDedup(params).find_duplicates(df)
+    assert whole["duplicate_of"].is_not_null().sum() > 10
+    batches = [df.slice(0, 61), df.slice(61, 0), df.slice(61, 100), df.slice(161, 1_000)]
+    prepared = pl.concat([MinHashDedup(params).prepare_batch(b) for b in batches], how="diagonal_relaxed")
+    sketch = prepared["__minhash"]
+    stage = MinHashDedup(params)
+    assert sketch.dtype == (pl.Array(pl.UInt64, stage.bands_rows()[0]) if stage.params.verify
+                            else pl.Array(pl.UInt32, stage.params.num_perm))
+    assert sketch.null_count() == 3  # the empty texts
+    assert stage.find_duplicates(prepared).equals(whole)
+    out = stage.process(prepared)
+    assert not [c for c in out.kept.columns + out.removed.columns if c.startswith("__")]
+
+
+@pytest.mark.parametrize("column, message", [
+    ("tags", r"column 'tags' has type List\(Int64\), which is not text"),
+    ("meta", r"column 'meta' has type Struct.*, which is not text"),
+])
+def test_non_text_columns_are_a_data_error_exit_code_2(column, message, tmp_path, capsys):
+    from curate.cli import main
+
+    df = pl.DataFrame({"id": ["a", "b"], "tags": [[1, 2], [1, 2]], "meta": [{"k": 1}, {"k": 1}]})
+    with pytest.raises(curate.DataError, match=r"stage 'stage' \(dedup.minhash\): " + message) as info:
+        run_stage("dedup.minhash", df, column=column)
+    assert "`text`" not in str(info.value)  # the param is `column`
+    df.write_parquet(tmp_path / "in.parquet")
+    (tmp_path / "recipe.yaml").write_text(json.dumps({"name": "bad", "stages": [
+        {"use": "read.parquet", "with": {"path": str(tmp_path / "in.parquet")}},
+        {"use": "dedup.minhash", "with": {"column": column}}]}))
+    assert main(["run", str(tmp_path / "recipe.yaml"), "--run-dir", str(tmp_path / "run")]) == 2
+    assert "which is not text" in capsys.readouterr().err

@@ -222,3 +222,110 @@ stages:
     curate.run(recipe, run_dir=tmp_path / "run")
     written = [json.loads(line)["prompt"] for line in (tmp_path / "run" / "out.jsonl").read_text().splitlines()]
     assert written == [PASSWORD[1], FRANCE[0], *OTHERS]
+
+
+def test_prepared_batches_give_what_the_whole_frame_gives():
+    """prepare_batch over two batches (each in its own stage instance, as on a distributed
+    executor), then find_duplicates over all rows: the same as the whole frame at once (up to
+    the float noise of embedding the texts in other model batches)."""
+    texts = PASSWORD + FRANCE + POEMS + [None, ""] + OTHERS
+    df = frame(texts, quality=[float(i % 4) for i in range(len(texts))])
+    for params in ({"eps": 0.05}, {"eps": 0.1, "keep": "score", "score_column": "quality"}):
+        whole = SemanticDedup(params).find_duplicates(df)
+        prepared = pl.concat([SemanticDedup(params).prepare_batch(b) for b in (df.slice(0, 4), df.slice(4))])
+        assert prepared["__embedding_row"].to_list() == [0, 1, 2, 3, 0, 1, 2, 3, 4, None, None, 0, 1, 2]
+        assert prepared["__embedding_file"].n_unique() == 3  # two files, and null
+        found = SemanticDedup(params).find_duplicates(prepared)
+        assert found["duplicate_of"].to_list() == whole["duplicate_of"].to_list()
+        assert found["cluster"].to_list() == whole["cluster"].to_list()
+        assert found["similarity"].to_list() == pytest.approx(whole["similarity"].to_list(), abs=1e-5, nan_ok=True)
+
+
+class StubModel:
+    """Deterministic stand-in embeddings: a text ``t<topic> v<variant>`` is its topic's random unit
+    vector plus a little noise of its own (variants of one topic are near-duplicates)."""
+
+    max_seq_length = 128
+    dim = 24
+
+    def __init__(self) -> None:
+        self.encoded = 0
+
+    def get_embedding_dimension(self) -> int:
+        return self.dim
+
+    def encode(self, texts: list[str], **kwargs) -> np.ndarray:
+        self.encoded += len(texts)
+        out = []
+        for text in texts:
+            topic, variant = (int(part[1:]) for part in text.split())
+            base = np.random.default_rng(topic).standard_normal(self.dim)
+            out.append(base + 0.08 * np.random.default_rng(1_000_000 + topic * 100 + variant).standard_normal(self.dim))
+        x = np.array(out, dtype=np.float32)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+class Counters:
+    """A curate.Reporter that keeps the counters."""
+
+    def __init__(self) -> None:
+        self.counters: dict[str, int] = {}
+
+    def start(self, total) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        pass
+
+    def count(self, key: str, n: int) -> None:
+        self.counters[key] = self.counters.get(key, 0) + n
+
+
+def test_many_batches_clustered_cached_and_identical(tmp_path, monkeypatch):
+    """3,000 rows (k-means with 55 clusters) prepared in three batches, in a run folder: the
+    same result as the whole frame in memory; a rerun with another eps embeds nothing (one cache
+    file per batch) and reuses the k-means of the three files together."""
+    model = StubModel()
+    monkeypatch.setattr(core, "load_model", lambda *args, **kwargs: model)
+    rng = np.random.default_rng(0)
+    texts = [f"t{topic} v{variant}" for topic, variant in zip(rng.integers(0, 2_500, 3_000), rng.integers(0, 3, 3_000))]
+    df = frame(texts)
+    params = {"model": "stub", "eps": 0.02, "n_clusters": None}
+    whole = SemanticDedup(params).find_duplicates(df)
+    assert 300 < whole["duplicate_of"].is_not_null().sum() < 1_000
+
+    def run(eps: float) -> tuple[pl.DataFrame, dict[str, int]]:
+        info = curate.StageInfo(stage_id="semantic", recipe_name="t", recipe_dir=tmp_path, run_dir=tmp_path / "run",
+                                stage_dir=tmp_path / "run" / "stages" / "01-semantic")
+        reporter = Counters()
+        prepared = []
+        for batch in (df.slice(0, 1_000), df.slice(1_000, 1_000), df.slice(2_000)):
+            worker = SemanticDedup({**params, "eps": eps})
+            worker.setup(curate.StageContext(info, reporter=reporter))
+            prepared.append(worker.prepare_batch(batch))
+        stage = SemanticDedup({**params, "eps": eps})
+        stage.setup(curate.StageContext(info, reporter=reporter))
+        return stage.find_duplicates(pl.concat(prepared)), reporter.counters
+
+    found, counters = run(0.02)
+    assert found.equals(whole)
+    assert counters["texts_embedded"] == 3_000 and counters["clusters"] == 55
+    assert len(list((tmp_path / "run" / "cache" / "embeddings").glob("*.npy"))) == 3
+    encoded = model.encoded
+    found, counters = run(0.05)
+    assert model.encoded == encoded and "texts_embedded" not in counters
+    assert counters["embedding_cache_hits"] == 3 and counters["kmeans_cache_hits"] == 1
+    assert found["duplicate_of"].is_not_null().sum() > whole["duplicate_of"].is_not_null().sum()
+    assert found.equals(SemanticDedup({**params, "eps": 0.05}).find_duplicates(df))
+
+
+def test_a_list_of_numbers_is_a_data_error_before_anything_is_embedded(monkeypatch):
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(core, "load_model", no_model)
+    df = pl.DataFrame({"id": ["a", "b"], "n": [[1, 2], [1, 2]]})
+    with pytest.raises(curate.DataError, match=r"stage 'stage' \(dedup.semantic\): column 'n' has type "
+                                               r"List\(Int64\), which is not text") as info:
+        run_stage("dedup.semantic", df, column="n")
+    assert "`text`" not in str(info.value)
