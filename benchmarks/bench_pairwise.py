@@ -8,17 +8,19 @@ its event loop. It answers every chat request ``--latency`` seconds later, so th
 asked in both orders (``swap: true``), and both orders count as requests. The figure reported
 is ``ratio = achieved req/s / ideal`` (goal: at least 0.9 for the stage).
 
-A server process cannot take a Python responder, so the judge's verdicts come from the echo: the
-stage's ``template`` is ``"{{ response_a }} ~ {{ response_b }}"``, the echo returns it, and a custom
-``verdict_pattern`` reads the answer shown first as the verdict: ``{A: "^good", B: "~ good"}``.
-Each prompt's responses are ``good-<n>`` and ``weak-<n>``, so both orders name the good answer:
-every pair comes out consistent, which the script checks (it fails otherwise).
+A server process cannot take a Python responder (``FaultServerProcess`` has latency and models
+only), so the judge's verdicts come from the echo: the stage's ``template`` is
+``"{{ response_a }} ~ {{ response_b }}"``, the echo returns it, and a custom ``verdict_pattern``
+``{A: "^good", B: "~ good"}`` reads which position holds the good answer. Each prompt's responses
+are ``good-<n>`` and ``weak-<n>``, so both orders name the good answer and every pair comes out
+consistent, which the script checks (it fails otherwise).
 
 Timings: ``stage`` is the stage's own time as the runner records it (rendering, the engine call
-through the request cache, building the rows); ``run`` is the whole one-stage run (planning,
-reading the input, checkpoints). ``openai engine alone`` is ``OpenAIEngine.generate`` on as many requests; ``+ request cache`` is
-the same behind the run's request cache (``CachedEngine``), which is how a stage gets its engine,
-so ``stage / engine + request cache`` is the cost of the stage itself.
+through the request cache, building the rows); ``whole run`` is the one-stage run around it
+(planning, reading the input, checkpoints). ``openai engine alone`` is ``OpenAIEngine.generate``
+on as many requests; ``+ request cache`` is the same behind the run's request cache
+(``CachedEngine``), which is how a stage gets its engine, so ``stage / engine + request cache`` is
+the cost of the stage itself.
 
     python benchmarks/bench_pairwise.py                    # 1,000 pairs = 2,000 requests, 128 in flight, 200 ms
     python benchmarks/bench_pairwise.py --pairs 2500 --in-flight 256 --latency 0.1 --repeats 3
@@ -123,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"judge.pairwise stage / engine alone: {stage / alone:.3f}; / engine + request cache: {stage / cached:.3f}")
     print(f"server: {stats['chat_requests']} chat requests, max {stats['max_in_flight']} in flight, "
           f"{stats['connections']} connections")
-    return 0 if stage / ideal >= 0.9 else 1
+    met = stage / ideal >= 0.9
+    print(f"goal (stage ratio >= 0.9): {'met' if met else 'MISSED'}")
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ per batch, logits to Python floats. ``bare`` takes the pairs in input order; ``b
 sorts them by length (what the engine does), the strictest comparison.
 
     python benchmarks/bench_reward.py                      # 1,024 pairs, batch 16, 3 repeats
-    python benchmarks/bench_reward.py --rows 4096 --batch-size 32 --repeats 5
+    python benchmarks/bench_reward.py --rows 4096 --batch-size 32 --repeats 5 --threads 1
 
 Prints rows/s of each and ``ratio = pipeline rows/s / bare rows/s`` (goal >= 0.9).
 """
@@ -85,12 +85,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1024)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice); 1 is steadier on a "
+                                                    "busy machine")
     parser.add_argument("--model", type=Path, help="a reward model folder (default: build the tiny 5-attribute one)")
     args = parser.parse_args()
 
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    if args.threads:
+        torch.set_num_threads(args.threads)  # the same process runs both, so both get it
     with tempfile.TemporaryDirectory(prefix="bench-reward-") as tmp:
         work = Path(tmp)
         model_dir = args.model or build_tiny_reward_model(work / "tiny-rm", num_labels=5,

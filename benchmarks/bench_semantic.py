@@ -15,6 +15,10 @@ texts with the real model and extrapolated per row (said so in the output). Abov
 ``--bf-full-max`` rows the brute force runs for ``--bf-queries`` query rows (planted duplicates and
 random rows) against all rows; its full time is extrapolated linearly in the number of queries
 (each query scans all rows), and both methods' recall is measured on those queries.
+
+The stage embeds each batch of rows it is given (100,000 at a time from the local executor) into
+its own file and reads them back as one array (``_semantic_core.StackedRows``); SemDeDup reads
+the embeddings the same way here, split into ``--batches`` parts (default: as the stage would).
 """
 
 from __future__ import annotations
@@ -76,6 +80,8 @@ def main() -> None:
     ap.add_argument("--bf-full-max", type=int, default=200_000, help="brute force over all rows up to this size")
     ap.add_argument("--bf-queries", type=int, default=5_000, help="query rows of the brute force above that size")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batches", type=int, default=None,
+                    help="read the embeddings as this many files, as the stage does (default: one per 100,000 rows)")
     args = ap.parse_args()
     threshold = 1.0 - args.eps
     n = args.rows
@@ -113,11 +119,18 @@ def main() -> None:
     print(f"model load {load_s:.1f}s (not counted)")
 
     # --- SemDeDup --------------------------------------------------------------------------------
+    batches = max(1, args.batches or -(-n // 100_000))
+    bounds = np.linspace(0, n, batches + 1).astype(np.int64)
+    sizes = np.diff(bounds)
+    files = emb if batches == 1 else core.StackedRows(
+        [emb[a:b] for a, b in zip(bounds[:-1], bounds[1:])], np.repeat(np.arange(batches), sizes),
+        np.concatenate([np.arange(size) for size in sizes]))
+    print(f"SemDeDup reads the embeddings as {batches} file(s), as the stage reads {batches} prepared batch(es)")
     k = args.n_clusters or core.default_clusters(n)
-    (centroids, labels), cluster_s = timed(core.kmeans, emb, k, seed=args.seed)
+    (centroids, labels), cluster_s = timed(core.kmeans, files, k, seed=args.seed)
     t0 = time.perf_counter()
-    priority = -core.centroid_similarity(emb, centroids, labels)
-    found = core.compare_clusters(emb, labels, threshold, priority)
+    priority = -core.centroid_similarity(files, centroids, labels)
+    found = core.compare_clusters(files, labels, threshold, priority)
     compare_s = time.perf_counter() - t0
     sizes = np.bincount(labels, minlength=len(centroids))
     group = found.kept  # rows in one duplicate group share their kept row

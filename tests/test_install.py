@@ -130,12 +130,20 @@ def test_install_runs_pip_once_then_skips_it_until_something_changes(install_cop
 
 
 def test_install_of_some_folders_has_its_own_stamp_and_no_torch_pin(install_copy):
-    _, install = install_copy
+    copy, install = install_copy
     proc, pips = install("python-a", ".", "plugins/curate-vllm")
     assert proc.returncode == 0, proc.stderr
     assert len(pips) == 1 and "-e . -e plugins/curate-vllm" in pips[0] and "torch" not in pips[0]
     assert install("python-a", ".", "plugins/curate-vllm")[1] == []
     assert len(install("python-a")[1]) == 2  # everything: not covered by the smaller install
+    # Only the pyproject.toml files of the folders it installs count.
+    other = copy / "plugins" / "curate-openai" / "pyproject.toml"
+    other.write_text(other.read_text() + "\n")
+    assert install("python-a", ".", "plugins/curate-vllm")[1] == []
+    assert len(install("python-a")[1]) == 2
+    core = copy / "pyproject.toml"
+    core.write_text(core.read_text() + "\n")
+    assert len(install("python-a", ".", "plugins/curate-vllm")[1]) == 1
 
 
 def test_a_failed_install_leaves_no_stamp(install_copy):

@@ -34,6 +34,13 @@ Without asyncio in your process, run it in a child process (``python -m
 curate.testing.fault_server --latency 0.2`` prints ``READY <base_url>``, or
 :class:`FaultServerProcess`); ``GET /_fault/stats`` returns the counters as JSON.
 
+A responder cannot cross into a child process, so one is built in: ``--json-schema`` (or
+``FaultServerProcess(json_schema=True)``, or ``FaultServer(responder=json_schema_responder())``)
+answers a request that asks for ``response_format: json_schema`` with a small valid instance of
+its schema (:func:`schema_instance`: strings are a few made-up words derived from the request,
+so different requests get different texts; arrays get ``minItems`` items, or
+``--json-array-items``), and any other request with the echo.
+
 Only the standard library is used. The server binds 127.0.0.1 only, reads request bodies up to
 8 MiB and keeps the last 10,000 request bodies.
 """
@@ -42,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import socket
 import struct
@@ -54,7 +62,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 
-__all__ = ["CONTEXT_MARKER", "Fault", "FaultServer", "FaultServerProcess"]
+__all__ = ["CONTEXT_MARKER", "Fault", "FaultServer", "FaultServerProcess", "json_schema_responder",
+           "schema_instance"]
 
 #: A prompt containing this gets a 400 context-length error on every attempt.
 CONTEXT_MARKER = "<<too-long>>"
@@ -581,21 +590,106 @@ def _last_content(req: dict[str, Any]) -> str:
     return str(messages[-1].get("content") or "") if messages and isinstance(messages[-1], dict) else ""
 
 
+_SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
+
+
+def _words_for(seed: str, count: int) -> str:
+    """``count`` made-up words, a deterministic function of ``seed`` (distinct seeds, distinct texts)."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    while len(digest) < 3 * count:
+        digest += hashlib.sha256(digest).digest()
+    return " ".join("".join(_SYLLABLES[b % len(_SYLLABLES)] for b in digest[3 * i:3 * i + 2 + digest[3 * i + 2] % 2])
+                    for i in range(count))
+
+
+def schema_instance(schema: dict[str, Any], seed: str = "", *, array_items: int | None = None) -> Any:
+    """A small JSON value valid for ``schema`` (the subset pydantic emits: objects with their
+    required properties, arrays, strings, numbers, booleans, enums, ``const``, ``anyOf``/``oneOf``,
+    ``$ref`` into ``$defs``). Strings are made-up words derived from ``seed`` and their position;
+    arrays have ``minItems`` items (or ``array_items``, kept within ``minItems``/``maxItems``)."""
+    root = schema
+
+    def build(node: dict[str, Any], path: str) -> Any:
+        if "$ref" in node:
+            target: Any = root
+            for part in node["$ref"].lstrip("#/").split("/"):
+                target = target[part]
+            return build(target, path)
+        if "const" in node:
+            return node["const"]
+        if node.get("enum"):
+            return node["enum"][0]
+        for key in ("anyOf", "oneOf", "allOf"):
+            if node.get(key):
+                options = [o for o in node[key] if o.get("type") != "null"] or node[key]
+                return build(options[0], path)
+        kind = node.get("type", "object" if "properties" in node else "string")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "null")
+        if kind == "object":
+            props = node.get("properties", {})
+            return {name: build(props.get(name, {}), f"{path}.{name}") for name in node.get("required", [])}
+        if kind == "array":
+            low, high = node.get("minItems", 0), node.get("maxItems")
+            count = max(low, array_items if array_items is not None else low)
+            count = min(count, high) if high is not None else count
+            return [build(node.get("items", {}), f"{path}[{i}]") for i in range(count)]
+        if kind in ("integer", "number"):
+            low = node.get("minimum", node.get("exclusiveMinimum", 0) + (1 if "exclusiveMinimum" in node else 0))
+            value = max(low, 0) if "maximum" not in node else min(max(low, 0), node["maximum"])
+            return int(value) if kind == "integer" else float(value)
+        if kind == "boolean":
+            return False
+        if kind == "null":
+            return None
+        text = _words_for(f"{seed}|{path}", 6)
+        low, high = node.get("minLength", 0), node.get("maxLength")
+        text = text.ljust(low, "a")
+        return text[:high] if high is not None else text
+
+    return build(schema, "$")
+
+
+def json_schema_responder(array_items: int | None = None) -> Callable[[dict[str, Any], int], str]:
+    """A ``responder`` for :class:`FaultServer`: a request with ``response_format: json_schema``
+    gets :func:`schema_instance` of its schema (seeded by the messages and the sample), any other
+    the echo of its last user message."""
+
+    def respond(body: dict[str, Any], sample: int) -> str:
+        text = _last_content(body)
+        fmt = body.get("response_format") or {}
+        schema = (fmt.get("json_schema") or {}).get("schema") if fmt.get("type") == "json_schema" else None
+        if not isinstance(schema, dict):
+            return text if int(body.get("n") or 1) == 1 else f"{text} #{sample}"
+        seed = json.dumps(body.get("messages"), sort_keys=True) + f"#{sample}"
+        return json.dumps(schema_instance(schema, seed, array_items=array_items))
+
+    return respond
+
+
 class FaultServerProcess:
     """A :class:`FaultServer` (no script; latency and models only) in a child process, so that
     its event loop does not share a CPU with the client under test. ``stats()`` reads
-    ``/_fault/stats``."""
+    ``/_fault/stats``. ``json_schema=True`` answers structured requests with valid JSON
+    (:func:`json_schema_responder`, arrays of ``json_array_items`` items)."""
 
-    def __init__(self, *, latency: float = 0.0, models: Iterable[str] = ("echo",), startup_timeout: float = 20):
+    def __init__(self, *, latency: float = 0.0, models: Iterable[str] = ("echo",), startup_timeout: float = 20,
+                 json_schema: bool = False, json_array_items: int | None = None):
         self.latency = latency
         self.models = list(models)
         self.startup_timeout = startup_timeout
+        self.json_schema = json_schema
+        self.json_array_items = json_array_items
         self.base_url = ""
         self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> "FaultServerProcess":
         cmd = [sys.executable, "-m", "curate.testing.fault_server", "--latency", str(self.latency),
                "--models", ",".join(self.models)]
+        if self.json_schema:
+            cmd.append("--json-schema")
+        if self.json_array_items is not None:
+            cmd += ["--json-array-items", str(self.json_array_items)]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         deadline = time.monotonic() + self.startup_timeout
         assert self._proc.stdout is not None
@@ -633,8 +727,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each chat answer")
     parser.add_argument("--models", default="echo", help="comma-separated model ids served")
+    parser.add_argument("--json-schema", action="store_true",
+                        help="answer response_format json_schema requests with a valid instance of the schema")
+    parser.add_argument("--json-array-items", type=int, default=None,
+                        help="with --json-schema: items per array (within minItems/maxItems; default minItems)")
     args = parser.parse_args(argv)
-    server = FaultServer(latency=args.latency, models=[m for m in args.models.split(",") if m], port=args.port)
+    responder = json_schema_responder(args.json_array_items) if args.json_schema else None
+    server = FaultServer(latency=args.latency, models=[m for m in args.models.split(",") if m], port=args.port,
+                         responder=responder)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 

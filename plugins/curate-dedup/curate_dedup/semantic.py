@@ -21,9 +21,11 @@ from curate_dedup._common import result_frame
 
 Keep = Literal["score", "centroid_closest", "centroid_farthest", "random"]
 
-#: The columns ``prepare_batch`` adds: the cache key of the file holding the row's embedding
-#: (String) and the row of that file (UInt32); both null where the text is empty.
-FILE, ROW = "__embedding_file", "__embedding_row"
+#: The columns ``prepare_batch`` adds, null where the text is empty. In a run: where the row's
+#: embedding is, the cache key of its batch's file (String) and the row of that file (UInt32).
+#: Without a run (a stage used as a library, no folder to cache in): the embedding itself
+#: (``Array(Float32, dim)``).
+FILE, ROW, VECTOR = "__embedding_file", "__embedding_row", "__embedding"
 
 
 class SemanticParams(curate.Params):
@@ -71,7 +73,6 @@ class SemanticDedup(curate.Dedup):
     def __init__(self, params: Any = None, **kwargs: Any):
         super().__init__(params, **kwargs)
         self._model: Any = None
-        self._embedded: dict[str, np.ndarray] = {}  # without a run: embeddings by key, in memory
 
     def input_columns(self) -> list[str | tuple[str, ...]]:
         cols: list[str | tuple[str, ...]] = ["id", *curate.text_columns(self.params.column)]
@@ -132,33 +133,37 @@ class SemanticDedup(curate.Dedup):
         return texts, np.flatnonzero(present.to_numpy())
 
     def prepare_batch(self, df: pl.DataFrame) -> pl.DataFrame:
-        """Embed the batch's texts (or find them in the run's cache) and add ``__embedding_file``
-        and ``__embedding_row``: where each row's vector is."""
+        """Embed the batch's texts into a file of the run's cache (or find them there) and add
+        ``__embedding_file`` and ``__embedding_row``: where each row's vector is. Without a run,
+        add the vectors themselves (``__embedding``)."""
         self.scores(df)  # a bad score column fails before anything is embedded
         texts, rows = self.texts(df)
         n = df.height
+        present = pl.Series(np.zeros(n, dtype=bool)).scatter(rows, True)
+        if self.ctx is None:
+            if not len(rows):
+                return df.with_columns(pl.Series(VECTOR, [None] * n, dtype=pl.Null))
+            out = np.empty((len(rows), self._dim()), dtype=self.params.cache_dtype)
+            core.embed(texts.gather(rows), self.model(), out, batch_size=self.params.batch_size)
+            full = np.zeros((n, out.shape[1]), dtype=np.float32)
+            full[rows] = out
+            vector = pl.Series(VECTOR, full, dtype=pl.Array(pl.Float32, out.shape[1]))
+            return df.with_columns(pl.select(pl.when(pl.lit(present)).then(pl.lit(vector)).alias(VECTOR)).to_series())
         file = pl.Series(FILE, [None] * n, dtype=pl.String)
         row = pl.Series(ROW, [None] * n, dtype=pl.UInt32)
         if len(rows):
             key = self.embed(texts.gather(rows))
-            present = pl.Series(np.zeros(n, dtype=bool)).scatter(rows, True)
             file = pl.select(pl.when(pl.lit(present)).then(pl.lit(key)).alias(FILE)).to_series()
             row = row.scatter(rows, np.arange(len(rows), dtype=np.uint32))
-        if self.ctx is not None:
-            self.ctx.advance(n - len(rows))  # nothing to embed: done
+        self.ctx.advance(n - len(rows))  # nothing to embed: done
         return df.with_columns(file, row)
 
     def embed(self, texts: pl.Series) -> str:
-        """Unit-norm embeddings of ``texts`` (non-empty), kept under a key of the model, dtype and
-        texts: a file of the run's cache (reused when present), or in memory without a run."""
+        """Unit-norm embeddings of ``texts`` (non-empty) in a file of the run's cache, under a key
+        of the model, dtype and texts (an existing file is reused); returns the key."""
         dtype = self.params.cache_dtype
         key = core.EmbeddingCache.key(self._model_id(), dtype, core.text_digest(texts))
         cache = self._cache()
-        if cache is None:
-            if key not in self._embedded:
-                out = np.empty((len(texts), self._dim()), dtype=dtype)
-                self._embedded[key] = core.embed(texts, self.model(), out, batch_size=self.params.batch_size)
-            return key
         found = cache.load(key)
         if found is not None and found.shape[0] == len(texts):
             self.ctx.advance(len(texts))
@@ -179,25 +184,33 @@ class SemanticDedup(curate.Dedup):
         return key
 
     # --- global part: k-means and comparison ---------------------------------------------------
-    def vectors(self, files: pl.Series, rows: pl.Series) -> tuple[np.ndarray | core.StackedRows, str | None]:
-        """The embeddings of the rows at (``files``, ``rows``), in order, and the key the k-means
-        cache is filed under (``None``: no cache). One batch's file read whole is used as it is
-        (memory-mapped); several are read through :class:`core.StackedRows`."""
+    def vectors(self, df: pl.DataFrame, rows: np.ndarray) -> tuple[np.ndarray | core.StackedRows, str | None]:
+        """The embeddings of ``rows`` of a prepared frame, in order, and the key their k-means is
+        cached under (``None``: not cached). From the cache files: one batch's file read whole is
+        used as it is (memory-mapped); several are read through :class:`core.StackedRows`."""
+        if FILE not in df.columns:  # prepared without a run: the vectors are in the frame
+            col = df[VECTOR].gather(rows).rechunk()
+            arr = col.to_arrow()
+            dim = col.dtype.size
+            values = arr.values.to_numpy(zero_copy_only=False)[arr.offset * dim:(arr.offset + len(arr)) * dim]
+            return values.reshape(len(arr), dim), None
         cache = self._cache()
+        if cache is None:
+            raise RuntimeError(f"{self.where}: the frame refers to embedding files, but the stage has no run folder")
+        files = df[FILE].gather(rows)
         keys = files.unique(maintain_order=True).to_list()
         which = files.replace_strict(keys, list(range(len(keys))), return_dtype=pl.Int32).to_numpy()
         arrays = []
         for key in keys:
-            array = self._embedded.get(key) if cache is None else cache.load(key)
+            array = cache.load(key)
             if array is None:
-                raise RuntimeError(f"{self.where}: the embeddings {key} made by prepare_batch are gone "
-                                   f"(looked in {cache.folder if cache else 'memory'})")
+                raise RuntimeError(f"{self.where}: the embeddings {cache.path(key)} made by prepare_batch are gone")
             arrays.append(array)
-        position = rows.to_numpy().astype(np.int64)
+        position = df[ROW].gather(rows).to_numpy().astype(np.int64)
         if len(arrays) == 1 and len(position) == len(arrays[0]) and np.array_equal(position, np.arange(len(position))):
-            return arrays[0], (keys[0] if cache is not None else None)
+            return arrays[0], keys[0]
         stacked = core.StackedRows(arrays, which, position)
-        return stacked, (stacked.digest(keys) if cache is not None else None)
+        return stacked, stacked.digest(keys)
 
     def clusters(self, emb: np.ndarray | core.StackedRows, anchor: str | None, k: int) -> tuple[np.ndarray, np.ndarray]:
         """k-means centroids and labels, cached next to the embeddings they were computed from
@@ -253,19 +266,19 @@ class SemanticDedup(curate.Dedup):
         p = self.params
         n = df.height
         ids = df["id"] if "id" in df.columns else pl.Series("id", np.arange(n)).cast(pl.Utf8)
-        if FILE not in df.columns:  # called directly, not by the runner
+        if FILE not in df.columns and VECTOR not in df.columns:  # called directly, not by the runner
             self.scores(df)
             _, rows = self.texts(df)
             if len(rows) < 2:  # nothing to compare: no need to embed
                 return result_frame(ids, rows, rows, np.ones(len(rows)), n)
             df = self.prepare_batch(df)
         scores = self.scores(df)
-        rows = np.flatnonzero(df[ROW].is_not_null().to_numpy())
+        rows = np.flatnonzero(df[ROW if FILE in df.columns else VECTOR].is_not_null().to_numpy())
         if self.ctx is not None:
             self.ctx.count("empty_texts", n - len(rows))
         if len(rows) < 2:
             return result_frame(ids, rows, rows, np.ones(len(rows)), n)
-        emb, anchor = self.vectors(df[FILE].gather(rows), df[ROW].gather(rows))
+        emb, anchor = self.vectors(df, rows)
         k = p.n_clusters or core.default_clusters(len(rows))
         centroids, labels = self.clusters(emb, anchor, k)
         priority = self.priority(scores, rows, emb, centroids, labels)

@@ -16,6 +16,7 @@ from curate_judges.pairs_judge import FromJudge
 from curate_judges.reward import RewardModelJudge
 from curate_judges.ifeval.judge import InstructionFollowingJudge
 from curate_judges.math import MathJudge
+from curate_judges.code import CodeJudge
 
 # Each component module registers below; keep one import and one register line per class.
 
@@ -31,6 +32,7 @@ def curate_register_judges(register):
     register(RewardModelJudge)
     register(InstructionFollowingJudge)
     register(MathJudge)
+    register(CodeJudge)
 
 
 @hookimpl

@@ -65,25 +65,6 @@ def counting(ctx: curate.StageContext) -> curate.OnResult:
     return on_result
 
 
-class CountingEngine:
-    """An engine seen through :func:`counting`: for callers that do not take ``on_result``
-    themselves (``curate.generate_structured``), so re-asks are counted too."""
-
-    def __init__(self, engine: curate.ChatEngine, on_result: curate.OnResult):
-        self.engine = engine
-        self.on_result = on_result
-        self.supports_json_schema = engine.supports_json_schema
-
-    def generate(self, requests: list[curate.ChatRequest],
-                 on_result: curate.OnResult | None = None) -> list[curate.ChatResult]:
-        def both(result: curate.ChatResult) -> None:
-            self.on_result(result)
-            if on_result is not None:
-                on_result(result)
-
-        return self.engine.generate(requests, both)
-
-
 def start_counters(ctx: curate.StageContext, *names: str) -> None:
     """Report every named counter, at zero if nothing adds to it (stats then always show it)."""
     for name in ("requests_sent", "requests_cached", "requests_failed", *names):

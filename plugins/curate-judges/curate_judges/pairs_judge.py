@@ -37,7 +37,7 @@ class FromJudgeParams(curate.Params):
 
 
 class FromJudge(curate.Judge):
-    """Turn pairwise judge verdicts into preference pairs: the winner is chosen, the loser rejected; ties are dropped."""
+    """Turn pairwise judge verdicts into preference pairs: winner chosen, loser rejected, ties dropped."""
 
     name = "pairs.from_judge"
     Params = FromJudgeParams

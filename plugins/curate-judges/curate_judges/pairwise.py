@@ -9,7 +9,7 @@ Stats: ``pairs_judged`` (pairs with a verdict from every order asked), ``consist
 orders agree, ties included), ``inconsistent`` (they disagree: removed), ``ties`` (agreed ties:
 kept, ``winner: tie``), ``parse_failures`` (a pair with an answer holding no verdict: removed)
 and ``requests_sent`` / ``requests_cached`` / ``requests_failed``. The judge's position
-consistency is ``consistent / pairs_judged``.
+consistency is ``consistent / pairs_judged``, reported as the metric ``consistency_rate``.
 """
 
 from __future__ import annotations
@@ -171,6 +171,7 @@ class PairwiseJudge(curate.Judge):
         super().setup(ctx)
         self._template = self.template()
         self._verdicts = VerdictPattern(self.params.verdict_pattern)
+        self._outcomes = {"pairs_judged": 0, "consistent": 0}  # over every batch, for consistency_rate
 
     # --- running ---------------------------------------------------------------------------
     def process_batch(self, df: pl.DataFrame) -> curate.StageOutput:
@@ -180,16 +181,17 @@ class PairwiseJudge(curate.Judge):
         _llm.start_counters(ctx, "pairs_judged", "consistent", "inconsistent", "ties", "parse_failures")
         pairs, problems = self._pairs(df)
         conversations = _llm.conversations(df, where=self.where)
+        prompt_texts = [_llm.prompt_text(messages) for messages in conversations]
 
         requests: list[curate.ChatRequest] = []
         sampling = curate.SamplingParams(n=1, temperature=p.temperature, max_tokens=p.max_tokens)
         orders = ("ab", "ba") if p.swap else ("ab",)
         for q, pair in enumerate(pairs):
-            messages = conversations[pair["__row"]]
+            row = pair["__row"]
             shown = {"ab": (pair["response_a"], pair["response_b"]), "ba": (pair["response_b"], pair["response_a"])}
             for order in orders:
                 first, second = shown[order]
-                text = self._template.render(prompt=_llm.prompt_text(messages), messages=messages,
+                text = self._template.render(prompt=prompt_texts[row], messages=conversations[row],
                                              response_a=first, response_b=second)
                 requests.append(curate.ChatRequest(f"{q}#{order}", _llm.judge_messages(p.system_prompt, text),
                                                    sampling))
@@ -202,6 +204,8 @@ class PairwiseJudge(curate.Judge):
         for q, pair in enumerate(pairs):
             pair["judge"] = provenance
             self._decide(pair, [(order, results[f"{q}#{order}"]) for order in orders])
+        if self._outcomes["pairs_judged"]:
+            ctx.metric("consistency_rate", self._outcomes["consistent"] / self._outcomes["pairs_judged"])
         return self._frames(df, pairs + problems)
 
     def _pairs(self, df: pl.DataFrame) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -229,7 +233,6 @@ class PairwiseJudge(curate.Judge):
                                      REASON: f"no reference response in column {p.reference_column!r}"})
                     continue
                 chosen = [((i, text), (None, references[row])) for i, text in candidates]
-                suffix = "ref"
             else:
                 chosen = list(combinations(candidates, 2))
                 if p.pairing == "random" and len(chosen) > p.k:
@@ -249,13 +252,16 @@ class PairwiseJudge(curate.Judge):
         """Fill in the pair's verdicts and winner, or its removal reason; count the outcome."""
         ctx = self.ctx
         assert ctx is not None
-        winners: dict[str, str] = {}
+        for order, result in answers:  # every answer is kept, also on a removed pair
+            if result.ok:
+                pair[f"judgment_{order}"] = result.completions[0].text if result.completions else ""
         for order, result in answers:
             if not result.ok:
                 pair[REASON] = f"judge request failed (order {ORDER_NAME[order]}): {result.error}"
                 return
-            text = result.completions[0].text if result.completions else ""
-            pair[f"judgment_{order}"] = text
+        winners: dict[str, str] = {}
+        for order, _ in answers:
+            text = pair[f"judgment_{order}"]
             found = self._verdicts.parse(text)
             if found is None:
                 ctx.count("parse_failures")
@@ -266,12 +272,14 @@ class PairwiseJudge(curate.Judge):
             pair[f"verdict_{order}"] = raw
             winners[order] = WINNER[order][letter]
         ctx.count("pairs_judged")
+        self._outcomes["pairs_judged"] += 1
         if len(set(winners.values())) > 1:
             ctx.count("inconsistent")
             said = [f"order {ORDER_NAME[o]} said {pair[f'verdict_{o}']!r} ({_outcome(w)})" for o, w in winners.items()]
             pair[REASON] = "inconsistent verdicts: " + ", ".join(said)
             return
         ctx.count("consistent")
+        self._outcomes["consistent"] += 1
         pair["winner"] = winners["ab"]
         if pair["winner"] == "tie":
             ctx.count("ties")
@@ -283,7 +291,8 @@ class PairwiseJudge(curate.Judge):
                   "judgment_ba": pl.Utf8, "judge": _llm.PROVENANCE, REASON: pl.Utf8}
         judged = pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema)
         judged = judged.with_row_index("__seq")
-        base = df.drop("id", "prompt_id", *self.dropped_columns(), strict=False).with_row_index("__row")
+        # Columns this stage writes replace any of the same name upstream (an earlier judge's `winner`).
+        base = df.drop(*schema, *self.dropped_columns(), strict=False).with_row_index("__row")
         base = base.with_columns(pl.col("__row").cast(pl.Int64))
         out = judged.join(base, on="__row", how="left").sort("__row", "__seq").drop("__row", "__seq")
         first = ["id", "prompt_id", *[c for c in ("prompt", "messages") if c in out.columns]]

@@ -184,13 +184,14 @@ class RatingJudge(curate.Judge):
             requests.append(curate.ChatRequest(str(row), _llm.judge_messages(p.system_prompt, text), sampling))
 
         if requests:
-            counted = _llm.CountingEngine(engine, _llm.counting(ctx))
+            on_result = _llm.counting(ctx)  # re-asks are counted too
             if fmt == "json":
-                for req, answers in zip(requests, curate.generate_structured(counted, requests, self.answer_model(),
-                                                                             max_reasks=p.max_reasks)):
-                    self._take_structured(int(req.id), answers[0], ratings, reasonings, reasons)
+                answers = curate.generate_structured(engine, requests, self.answer_model(), max_reasks=p.max_reasks,
+                                                     on_result=on_result)
+                for req, samples in zip(requests, answers):
+                    self._take_structured(int(req.id), samples[0], ratings, reasonings, reasons)
             else:
-                for req, result in zip(requests, counted.generate(requests)):
+                for req, result in zip(requests, engine.generate(requests, on_result)):
                     self._take_text(int(req.id), result, ratings, reasonings, reasons)
         provenance = _llm.provenance(ctx, p.engine, self._template)
         ctx.count("rated", sum(r is None for r in reasons))

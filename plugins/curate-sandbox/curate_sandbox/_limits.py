@@ -17,12 +17,14 @@ class SandboxLimits:
     address space (``RLIMIT_AS``), which is what Python's ``MemoryError`` reports against.
     ``disk_mb`` bounds the private working directory (a tmpfs) and every single file written.
     ``max_output_bytes`` applies to stdout and stderr separately: past it, the program is
-    killed and the stream marked truncated.
+    killed and the stream marked truncated. ``max_processes`` counts processes *and threads*
+    of the run; since the memory limit is per process, a run may hold up to
+    ``max_processes x memory_mb`` in the worst case.
     """
 
     timeout_s: float
     memory_mb: int = 512
-    max_processes: int = 32
+    max_processes: int = 8
     max_open_files: int = 64
     disk_mb: int = 64
     max_output_bytes: int = 1 * MIB

@@ -122,15 +122,18 @@ def revealed_mount_ns(reveal: tuple[tuple[str, tuple[str, ...]], ...]) -> int:
             holder = subprocess.Popen([sys.executable, "-I", "-S", "-c", "import sys; sys.stdin.read()"],
                                       stdin=subprocess.PIPE, stderr=subprocess.PIPE, env={},
                                       preexec_fn=ChildSetup(reveal=reveal), cwd="/")
-            try:  # Popen returns once the child exec'd, so its namespace is ready
+            fd = None
+            try:  # Popen returns once the child exec'd: its namespace is ready (unless it failed)
                 fd = os.open(f"/proc/{holder.pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-            finally:
-                holder.stdin.close()
-                err = holder.stderr.read().decode(errors="replace")
-                holder.stderr.close()
-                holder.wait()
-            if holder.returncode == SETUP_FAILED:
-                os.close(fd)
-                raise OSError(err.strip())
+            except OSError:
+                pass
+            holder.stdin.close()
+            err = holder.stderr.read().decode(errors="replace").strip()
+            holder.stderr.close()
+            holder.wait()
+            if holder.returncode != 0 or fd is None:
+                if fd is not None:
+                    os.close(fd)
+                raise OSError(err or f"could not prepare the interpreter's mount namespace (exit {holder.returncode})")
             _revealed_ns[reveal] = fd
         return _revealed_ns[reveal]

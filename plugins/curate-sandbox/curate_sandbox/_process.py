@@ -49,6 +49,9 @@ class Launch:
 
 @dataclass
 class Outcome:
+    """What :func:`execute` saw (bytes as read; ``returncode`` None when the sandbox killed the
+    run; ``started`` when the launcher reported that the program was about to run)."""
+
     stdout: bytes
     stderr: bytes
     returncode: int | None
@@ -60,11 +63,9 @@ class Outcome:
     max_rss_mb: float
 
 
-def data_pipe(data: bytes) -> tuple[int, int]:
+def data_pipe() -> tuple[int, int]:
     """A pipe for bubblewrap's ``--file FD``: (read fd for the child, write fd to fill)."""
-    r, w = os.pipe()
-    os.set_inheritable(r, True)
-    return r, w
+    return os.pipe()
 
 
 def _feed(fd: int, data: bytes) -> None:
@@ -111,7 +112,6 @@ def execute(launch: Launch, limits: SandboxLimits, stdin: bytes | None) -> Outco
     """Run ``launch`` under ``limits``; ``stdin`` is written as the program reads it. The
     placeholder ``{started_fd}`` in ``launch.argv`` becomes the launcher's started pipe."""
     started_r, started_w = os.pipe()
-    os.set_inheritable(started_w, True)
     argv = [str(started_w) if a == "{started_fd}" else a for a in launch.argv]
     t0 = time.monotonic()
     try:

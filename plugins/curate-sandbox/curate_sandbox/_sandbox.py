@@ -22,7 +22,12 @@ INSTALL_HINT = ("install bubblewrap (`sudo apt-get install -y bubblewrap`, or `b
 
 
 class SandboxUnavailable(SandboxError):
-    """No tier the caller accepts can run on this machine (the message says why and what to do)."""
+    """No tier the caller accepts can run on this machine. ``problems`` says why, ``hint`` what
+    to do; ``str()`` has both."""
+
+    def __init__(self, problems: str, hint: str = INSTALL_HINT):
+        self.problems, self.hint = problems, hint
+        super().__init__(f"curate-sandbox cannot isolate programs here ({problems}). To fix: {hint}.")
 
 
 _probes: dict[tuple, str | None] = {}
@@ -52,7 +57,10 @@ def resolve_tier(*, allow_degraded: bool = False, tier: str | None = None, pytho
                  site_packages: bool = False) -> _tiers.Tier:
     """The tier runs will use: ``bubblewrap`` when it works here; a degraded one only with
     ``allow_degraded``. ``tier`` asks for one by name (a degraded one needs ``allow_degraded`` too).
-    Raises :class:`SandboxUnavailable` naming what is missing and how to fix it."""
+
+    The first call per configuration runs a tiny program to prove the tier works (then cached).
+    The returned object has ``name`` and ``interpreter`` (``executable``, ``version``). Raises
+    :class:`SandboxUnavailable` naming what is missing and how to fix it."""
     interpreter = describe(python)
     by_name = {t.name: t for t in _tiers.TIERS}
     if tier is not None:
@@ -65,19 +73,28 @@ def resolve_tier(*, allow_degraded: bool = False, tier: str | None = None, pytho
         candidates = list(_tiers.TIERS) if allow_degraded else [_tiers.Bubblewrap]
     problems = []
     for cls in candidates:
-        candidate = cls(interpreter, site_packages=site_packages)
-        candidate = _tier_objects.setdefault(candidate.key, candidate)  # one per process: they cache setup
-        problem = _probe(candidate)
-        if problem is None:
-            if candidate.rank > 1 and candidate.name not in _warned:
-                _warned.add(candidate.name)
-                log.warning("curate-sandbox: bubblewrap cannot run here (%s); running programs with the degraded "
-                            "'%s' tier, which is not a security boundary", problems[0][1] if problems else
-                            "asked for", candidate.name)
-            return candidate
-        problems.append((cls.name, problem))
-    details = "; ".join(f"{name}: {problem}" for name, problem in problems)
-    raise SandboxUnavailable(f"curate-sandbox cannot isolate programs here ({details}). To fix: {INSTALL_HINT}.")
+        for variant in cls(interpreter, site_packages=site_packages).variants():
+            candidate = _tier_objects.setdefault(variant.key, variant)  # one per process: they cache setup
+            problem = _probe(candidate)
+            if problem is None:
+                _warn_if_weaker(candidate, problems)
+                return candidate
+            problems.append((cls.name, problem))
+    raise SandboxUnavailable("; ".join(f"{name}: {problem}" for name, problem in problems))
+
+
+def _warn_if_weaker(tier: _tiers.Tier, problems: list[tuple[str, str]]) -> None:
+    """Log, once per process and tier, that the isolation is weaker than it could be."""
+    label = tier.name if getattr(tier, "disable_userns", True) else f"{tier.name} without --disable-userns"
+    if (tier.rank == 1 and not problems) or label in _warned:
+        return
+    _warned.add(label)
+    why = f"the stronger setup failed ({problems[0][1]})" if problems else "as asked"
+    if tier.rank == 1:
+        log.warning("curate-sandbox: running bubblewrap without --disable-userns, %s", why)
+    else:
+        log.warning("curate-sandbox: running programs with the degraded '%s' tier, %s; it is not a security "
+                    "boundary", tier.name, why)
 
 
 def _run_job(tier: _tiers.Tier, job: SandboxJob, limits: SandboxLimits) -> SandboxResult:
@@ -161,7 +178,7 @@ class Sandbox:
 
 def run_python(code: str, *, timeout_s: float, memory_mb: int = 512, stdin: str | bytes | None = None,
                files: Mapping[str, str | bytes] | None = None, allow_degraded: bool = False,
-               max_processes: int = 32, max_open_files: int = 64, disk_mb: int = 64,
+               max_processes: int = 8, max_open_files: int = 64, disk_mb: int = 64,
                max_output_bytes: int = 1 * MIB, tier: str | None = None, python: str | None = None,
                site_packages: bool = False) -> SandboxResult:
     """Run ``code`` (a Python program, as ``python main.py`` would) in the sandbox and return

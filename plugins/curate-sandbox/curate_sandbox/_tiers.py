@@ -75,6 +75,10 @@ class Tier:
     def key(self) -> tuple:
         return (self.name, self.interpreter.executable, self.site_packages, os.geteuid())
 
+    def variants(self) -> list[Tier]:
+        """This tier as it would best run, then weaker forms of it to try if that fails."""
+        return [self]
+
     def problem(self) -> str | None:
         """Why this tier cannot run here, found without starting anything; ``None`` if it may."""
         return None
@@ -124,6 +128,19 @@ class Bubblewrap(Tier):
 
     name = "bubblewrap"
     rank = 1
+    #: ``--disable-userns`` (no nested user namespace inside). Dropped only where bwrap cannot
+    #: make the nested namespace it needs for that (some AppArmor setups, which then forbid
+    #: nested namespaces to the sandbox anyway).
+    disable_userns = True
+
+    @property
+    def key(self) -> tuple:
+        return (*super().key, self.disable_userns)
+
+    def variants(self) -> list[Tier]:
+        plain = Bubblewrap(self.interpreter, site_packages=self.site_packages)
+        plain.disable_userns = False
+        return [self, plain]
 
     def problem(self) -> str | None:
         path = shutil.which("bwrap")
@@ -142,9 +159,8 @@ class Bubblewrap(Tier):
 
     def launch(self, code: str, files: dict[str, bytes], limits: SandboxLimits) -> Launch:
         bwrap = shutil.which("bwrap") or "bwrap"
-        args = [bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
-                "--cap-drop", "ALL", "--hostname", "sandbox", "--clearenv"]
-        args.append("--disable-userns")  # and no nested user namespaces inside
+        args = [bwrap, "--unshare-all", "--unshare-user", *(["--disable-userns"] if self.disable_userns else []),
+                "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--hostname", "sandbox", "--clearenv"]
         for d in SYSTEM_DIRS:
             if os.path.islink(d):
                 args += ["--symlink", os.readlink(d), d]
@@ -168,7 +184,7 @@ class Bubblewrap(Tier):
                 if str(parent) not in made:
                     made.add(str(parent))
                     args += ["--dir", f"{WORKDIR}/{parent}"]
-            r, w = data_pipe(data)
+            r, w = data_pipe()
             pass_fds.append(r)
             feeds.append((w, data))
             args += ["--file", str(r), f"{WORKDIR}/{name}"]
@@ -202,8 +218,6 @@ class Bubblewrap(Tier):
 
 class _HostFolderTier(Tier):
     """The degraded tiers: the program runs in a private temporary folder of the host."""
-
-    unshare_flags: ClassVar[int] = 0
 
     def _setup(self) -> _linux.ChildSetup:
         raise NotImplementedError

@@ -10,6 +10,13 @@ the engine can, seeds every random choice, and records provenance on every row.
 from curate import hookimpl
 
 from curate_synth.topics import Topics
+from curate_synth.open_qa import OpenQA
+from curate_synth.writing import Writing
+from curate_synth.closed_qa import ClosedQA
+from curate_synth.problems import CodeProblems, MathProblems
+from curate_synth.next_user_turn import NextUserTurn
+from curate_synth.instruction_following import InstructionFollowing
+from curate_synth.dialogue import Dialogue
 
 # Each component module registers below; keep one import and one register line per class.
 
@@ -17,3 +24,11 @@ from curate_synth.topics import Topics
 @hookimpl
 def curate_register_generators(register):
     register(Topics)
+    register(OpenQA)
+    register(Writing)
+    register(ClosedQA)
+    register(MathProblems)
+    register(CodeProblems)
+    register(NextUserTurn)
+    register(InstructionFollowing)
+    register(Dialogue)

@@ -86,11 +86,12 @@ class SynthGenerator(curate.Generator):
             self.ctx.count("requests_failed")
 
     def ask(self, prompts: list[tuple[str, str]], model: type[T], *,
-            system: str | None = None) -> list[curate.StructuredResult[T]]:
-        """Ask ``(request id, user message)`` pairs for answers shaped like ``model`` (one each)."""
+            system: str | None = None, engine: str | None = None) -> list[curate.StructuredResult[T]]:
+        """Ask ``(request id, user message)`` pairs for answers shaped like ``model`` (one each),
+        of ``engine`` (a recipe engine name from the params; default: the ``engine`` param)."""
         if not prompts:
             return []
-        engine = self.ctx.engine(self.params.engine)
+        engine = self.ctx.engine(engine or self.params.engine)
         head = [{"role": "system", "content": system}] if system else []
         requests = [curate.ChatRequest(rid, head + [{"role": "user", "content": text}], self.sampling(n=1))
                     for rid, text in prompts]
@@ -129,12 +130,14 @@ class SynthGenerator(curate.Generator):
 
     # --- provenance and stats -------------------------------------------------------------------
     def provenance(self, templates: Iterable[str], **inputs: Any) -> str:
-        engine = self.ctx.engine(self.params.engine)
+        # A stage that sent no request for the row (``engine`` param None) records no engine.
+        engine = self.ctx.engine(self.params.engine) if self.params.engine else None
         return json.dumps({
             "stage": self.ctx.stage_id, "task": self.task,
             "templates": {name: self.template(name).provenance() for name in templates},
-            "engine": str(self.params.engine), "model": engine.identity().get("model"),
-            "sampling": self.sampling(n=1).model_dump(exclude_none=True), "inputs": inputs,
+            "engine": str(self.params.engine) if engine else None,
+            "model": engine.identity().get("model") if engine else None,
+            "sampling": self.sampling(n=1).model_dump(exclude_none=True) if engine else None, "inputs": inputs,
         }, sort_keys=True, ensure_ascii=False, default=str)
 
     def report_diversity(self, texts: list[str]) -> None:

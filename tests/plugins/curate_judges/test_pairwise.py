@@ -129,10 +129,12 @@ def test_swap_removes_a_position_biased_judges_verdicts(swap):
         assert set(out.removed["reason"]) == {
             "inconsistent verdicts: order (a, b) said '[[A]]' (a wins), order (b, a) said '[[A]]' (b wins)"}
         assert (counters["pairs_judged"], counters["consistent"], counters["inconsistent"]) == (8, 4, 4)
+        assert out.result.stats["stage"].metrics["consistency_rate"] == 0.5
     else:  # asked once, position bias passes as a preference for whatever came first
         assert out.removed is None
         assert lazy.height == 4 and set(lazy["winner"]) == {"a"}
         assert (counters["pairs_judged"], counters["consistent"], counters["inconsistent"]) == (8, 8, 0)
+        assert out.result.stats["stage"].metrics["consistency_rate"] == 1.0
         assert lazy["verdict_ba"].is_null().all()
 
 
@@ -183,7 +185,7 @@ def test_parse_failures_and_failed_requests_are_removed_with_the_raw_text():
                                 "'Both answers have merits and I cannot really choose.'")
     assert reasons["broken"].startswith("judge request failed (order (a, b)): RuntimeError: judge server fell over")
     vague = out.removed.filter(pl.col("prompt_id") == "vague").row(0, named=True)
-    assert vague["judgment_ab"] == "Both answers have merits and I cannot really choose."
+    assert vague["judgment_ab"] == vague["judgment_ba"] == "Both answers have merits and I cannot really choose."
     counters = out.result.stats["stage"].counters
     assert (counters["pairs_judged"], counters["parse_failures"], counters["requests_failed"]) == (1, 1, 2)
 
@@ -304,7 +306,9 @@ stages:
 def test_the_template_is_replaceable_inline_and_from_a_file(tmp_path, write_jsonl, write_recipe):
     write_jsonl([{"id": "p", "prompt": "Pick one", "responses": ["x q=1", "y q=2"]}])
     inline = "'{{ prompt }} | first: {{ response_a }} | second: {{ response_b }} | {{ messages[0].role }}'"
-    engine = ScriptedEngine(default=lambda req: "[[B]]" if req.messages[-1]["content"].endswith("x q=1 | second: y q=2 | user") else "[[A]]")
+    # Prefers whatever is shown second when y is second: consistent, and y wins.
+    engine = ScriptedEngine(default=lambda req: "[[B]]" if req.messages[-1]["content"].endswith(
+        "x q=1 | second: y q=2 | user") else "[[A]]")
     recipe = write_recipe(RECIPE.format(template=inline))
     result = curate.run(recipe, run_dir=tmp_path / "run", engines={"judge": engine})
     assert [r.messages for r in engine.history] == [

@@ -12,8 +12,10 @@ Checking (what the judge ``judge.instruction_following`` does for each row)::
     from curate_judges import ifeval
 
     ifeval.check("length_constraints:number_words", response, {"num_words": 300, "relation": "at least"})
-    verdict = ifeval.evaluate(["punctuation:no_comma", "startend:quotation"], response, [{}, {}])
-    verdict.strict, verdict.loose, verdict.all_strict      # [True, False], [True, True], False
+    ifeval.check("punctuation:no_comma", response, {}, loose=True)     # IFEval's loose mode
+    verdict = ifeval.evaluate(["punctuation:no_comma", "startend:quotation"], response, [{}, {}], prompt)
+    verdict.strict, verdict.loose              # lists of bool, one per instruction
+    verdict.all_strict, verdict.all_loose      # every instruction followed
 
 Building prompts (for a generator of instruction-following data)::
 

@@ -25,6 +25,8 @@ from curate_judges.ifeval.language import LANGUAGES
 
 #: The two comparisons of the counting instructions.
 RELATIONS = ("less than", "at least")
+#: The one instruction whose kwarg may come from the row's prompt.
+REPEAT_PROMPT = "combination:repeat_prompt"
 
 ArgType = Literal["count", "relation", "text", "texts", "letter", "language"]
 Checker = Callable[[str, Mapping[str, Any], int], bool]
@@ -179,8 +181,6 @@ def _postscript_pattern(marker: str) -> str:
     marker = marker.strip()
     return "" if marker in ("P.S.", "P.P.S") else r"\s*" + marker.lower() + r".*$"
 
-
-REPEAT_PROMPT = "combination:repeat_prompt"
 
 _INSTRUCTIONS = (
     Instruction("keywords:existence", "Mention every one of the keywords (anywhere, any case).", (

@@ -2,10 +2,11 @@
 
 Each function takes the response, the instruction's kwargs (validated by the catalog: types
 checked, nulls dropped) and the langdetect seed, and returns a bool; it applies the reference's
-normalisations of the kwargs itself (stripped phrases, lowercased letters and words). They reproduce what IFEval's reference decides, quirks included, because the
-point is to agree with published IFEval numbers; the quirks worth knowing are in the comments
-and in docs/plugins/judges-ifeval.md. Strict/loose handling and the empty-response rule are
-the catalog's job, not theirs.
+normalisations of the kwargs itself (stripped phrases, lowercased letters and words). They
+reproduce what IFEval's reference decides, quirks included, because the point is to agree with
+published IFEval numbers; the quirks worth knowing are in the comments and in
+docs/plugins/judges-ifeval.md. Strict/loose handling and the empty-response rule are
+:mod:`.verify`'s job, not theirs.
 """
 
 from __future__ import annotations

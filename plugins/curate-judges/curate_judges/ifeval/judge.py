@@ -23,7 +23,7 @@ from pydantic import Field
 
 import curate
 from curate_judges.ifeval.catalog import IFEvalError
-from curate_judges.ifeval.verify import evaluate
+from curate_judges.ifeval.verify import Verdict, evaluate
 
 REASON = "reason"
 OUTPUTS = ("if_follow_strict", "if_follow_loose", "if_all_strict", "if_all_loose")
@@ -126,7 +126,7 @@ class InstructionFollowingJudge(curate.Judge):
             self.ctx.count("rows_following_all_loose", int(sum(r[3] for r in good)))
         return curate.StageOutput(kept, removed)
 
-    def _judge(self, response: str | None, ids: Any, kwargs: Any, prompt: str | None):
+    def _judge(self, response: str | None, ids: Any, kwargs: Any, prompt: str | None) -> Verdict:
         if response is None:
             raise IFEvalError("response is null")
         if ids is None:

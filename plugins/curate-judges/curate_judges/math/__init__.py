@@ -12,7 +12,8 @@ The modules, in the order a row goes through them:
 * :mod:`.limits` — the time and size bounds;
 * :mod:`.judge` — :func:`judge_answer` for one pair and the stage :class:`MathJudge`.
 
-sympy is imported only when an answer needs it (plain numbers never do).
+sympy is imported when the first answer is judged (never when the plugin loads); plain numbers
+are compared without it.
 """
 
 from curate_judges.math.equivalence import Rules

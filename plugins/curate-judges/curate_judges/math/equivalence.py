@@ -57,6 +57,8 @@ _POINT_TOLERANCE = 25
 def equivalent(answer: Answer, reference: Answer, rules: Rules = DEFAULT_RULES) -> bool:
     """Whether ``answer`` (from a response) states the same thing as ``reference``."""
     a, r = answer, reference
+    if isinstance(r, Text) and r.key in _YES_NO and isinstance(a, (Text, Unparsed)):
+        return _first_word(a.text) == r.key  # "Yes, because 7 is prime"
     if isinstance(a, Unparsed) or isinstance(r, Unparsed):
         return normalize.loose_key(a.text) == normalize.loose_key(r.text)
     if isinstance(r, Choice) or isinstance(a, Choice):
@@ -64,9 +66,7 @@ def equivalent(answer: Answer, reference: Answer, rules: Rules = DEFAULT_RULES) 
     if isinstance(r, Text) or isinstance(a, Text):
         if not (isinstance(a, Text) and isinstance(r, Text)):
             return False
-        if a.key == r.key:
-            return True
-        return r.key in _YES_NO and a.key.replace(",", " ").split(" ")[0] == r.key
+        return a.key == r.key
     if isinstance(a, Value) and isinstance(r, Value):
         return values_equal(a, r, rules)
     if isinstance(a, Equation) and isinstance(r, Equation):
@@ -80,6 +80,11 @@ def equivalent(answer: Answer, reference: Answer, rules: Rules = DEFAULT_RULES) 
     if isinstance(a, Intervals) or isinstance(r, Intervals):
         return intervals_equal(_as_intervals(a), _as_intervals(r))
     return False
+
+
+def _first_word(text: str) -> str:
+    words = normalize.text_key(text).replace(",", " ").split()
+    return words[0] if words else ""
 
 
 # --- numbers and expressions --------------------------------------------------------------------

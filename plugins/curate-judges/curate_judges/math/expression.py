@@ -61,10 +61,7 @@ def tokenize(text: str) -> list[Token]:
         kind, value = m.lastgroup, m.group()
         if kind == "space":
             continue
-        if kind == "num":
-            if re.search(r"[eE]", value) and not re.search(r"[eE][-+]?\d", value):
-                value = value.rstrip("eE")
-                pos -= 1  # "2e" is 2 times e
+        if kind == "num":  # "3e5" is a number; "2e" (no digits after e) is 2 times e
             tokens.append(Token("num", value.rstrip(".") or "0"))
         elif kind == "cmd":
             name = value[1:]
@@ -76,7 +73,7 @@ def tokenize(text: str) -> list[Token]:
                 tokens.append(Token("const", _CONSTANT_WORDS[name]))
             elif name in GREEK:
                 tokens.append(Token("name", name))
-            elif name in ("frac", "sqrt", "binom"):
+            elif name in ("frac", "binom"):
                 tokens.append(Token("cmd", name))
             else:
                 raise ParseError(f"unknown command \\{name}")
@@ -334,6 +331,8 @@ class _Parser:
 
     def function(self, name: str):
         sp = self.sp
+        if name == "sqrt":  # \sqrt[3]{x}, \sqrt{x}, \sqrt2 (one digit: \sqrt23 is 3\sqrt2), sqrt(x)
+            return self.command("sqrt")
         power = None
         base = None
         if name == "log" and self.peek().kind == "op" and self.peek().text == "_":  # \log_2 8
@@ -342,8 +341,6 @@ class _Parser:
         if self.peek().kind == "op" and self.peek().text == "^":  # \sin^2 x
             self.take()
             power, _ = self.exponent()
-        if name == "sqrt" and self.peek().kind == "op" and self.peek().text == "[":
-            return self.command("sqrt")
         self.nest()
         arg, size = self.power()
         self.depth -= 1

@@ -30,11 +30,12 @@ _PHRASE = re.compile(
     r"(?:\s+to\s+(?:this|the|our)\s+[^.\n:]{0,60}?)?|\b(?:correct|right)\s+(?:option|choice))"
     r"\s*(?:\b(?:is|would\s+be|will\s+be|should\s+be)\b\s*:?|:|=)[ \t]*",
     re.I)
-#: A phrase followed by these words introduces an explanation, not an answer.
-_NOT_AN_ANSWER = re.compile(
-    r"^(?:not|as|that|because|given|shown|below|above|follows|the following|calculated|found|determined|"
+#: "The answer is not ..." is never an answer; the other words introduce an explanation, which
+#: is an answer only when it states a number ("the answer is that she needs 5 more").
+_NOT_AN_ANSWER = re.compile(r"^not\b", re.I)
+_EXPLAINS = re.compile(
+    r"^(?:as|that|because|given|shown|below|above|follows|the following|calculated|found|determined|"
     r"obtained|to|in|clear|simple|straightforward|this|these|correct|incorrect|wrong|unclear)\b", re.I)
-_SENTENCE_END = re.compile(r"(?<!\\)[.!?](?=\s|$)|\n")
 _EXPLANATION = re.compile(
     r",?\s+(?:which|so|but|because|since|as|where|meaning|therefore|hence|and\s+(?:so|this|that|the))\b.*$"
     r"|\s+\((?=[a-z]{2,}).*$", re.I | re.S)
@@ -115,9 +116,10 @@ def _phrase_content(text: str, start: int) -> str | None:
         return _reduce(m.group(1) or m.group(2))
     end = _sentence_end(rest)
     sentence = rest[:end].strip()
-    if re.match(r"(?:\$|\\\(|\\\[)?\s*\\(?:boxed|fbox)", sentence):
-        return boxed_contents(sentence)[0] if boxed_contents(sentence) else None  # "is \boxed{5}"
-    if not sentence or _NOT_AN_ANSWER.match(sentence):
+    if re.match(r"(?:\$|\\\(|\\\[)?\s*\\(?:boxed|fbox)", sentence):  # "is \boxed{5}"
+        return next(iter(boxed_contents(sentence)), None)
+    if not sentence or _NOT_AN_ANSWER.match(sentence) or (
+            _EXPLAINS.match(sentence) and not re.search(r"\d", sentence)):
         return None
     return _reduce(_EXPLANATION.sub("", sentence), sentence)
 
@@ -131,8 +133,8 @@ def _sentence_end(text: str) -> int:
         if c == "\\" and i + 1 < len(text):
             i += 2
             continue
-        if c == "$":
-            in_math = not in_math
+        if c == "$" and (in_math or "$" in text[i + 1:].split("\n", 1)[0]):
+            in_math = not in_math  # a lone "$" on its line is a currency sign, not math
         elif not in_math and (c == "\n" or (c in ".!?;" and (i + 1 == len(text) or text[i + 1].isspace()))):
             return i
         i += 1
@@ -157,11 +159,16 @@ def _reduce(content: str, sentence: str | None = None) -> str | None:
     numbers = _NUMBER.findall(sentence)
     if not numbers:
         return None
-    return _tidy(numbers[0] if _NUMBER.match(sentence) else numbers[-1])
+    return _number(numbers[0] if _NUMBER.match(sentence) else numbers[-1])
 
 
 def _tidy(text: str) -> str:
     return text.strip().strip("*").strip().rstrip(".,;:").strip()
+
+
+def _number(text: str) -> str:
+    """A number found in prose, without its currency sign: ``$1,250`` -> ``1,250``."""
+    return _tidy(text.replace("$", "").replace("\u2212", "-"))
 
 
 def _concluding(text: str) -> str | None:
@@ -196,7 +203,7 @@ def _after_equals(math: str, prose: bool = False) -> str | None:
         math = rhs
     if prose:
         numbers = _NUMBER.findall(math)
-        return _tidy(numbers[-1]) if numbers else None
+        return _number(numbers[-1]) if numbers else None
     return _tidy(math) or None
 
 

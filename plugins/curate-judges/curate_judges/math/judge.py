@@ -35,6 +35,8 @@ def judge_answer(response: str | None, reference: str | None, *, rules: Rules = 
     Never raises for bad input: a missing or unreadable reference gives ``correct=None``, a
     response without one final answer gives ``False``, each with its reason. The work is bounded
     by ``timeout_s`` (see :mod:`curate_judges.math.limits`)."""
+    import sympy  # noqa: F401 - imported outside the timer: an import cut short would break sympy
+
     checking = "the reference"
     answer: str | None = None
     try:
@@ -74,12 +76,16 @@ def _parse_for(text: str, reference: Any):
 
 
 def _distinct(candidates: list[Candidate], reference: Any, rules: Rules) -> list[str]:
-    """The candidates that state different answers (the first text of each)."""
+    """The candidates that state different answers (the first text of each). Against a choice
+    reference, a response that names a letter is judged by its letters alone (its boxed value
+    beside "the answer is (B)" is the option's content, not a second answer)."""
+    parsed = [(cand.text, _parse_for(cand.text, reference)) for cand in candidates]
+    if isinstance(reference, Choice) and any(isinstance(p, Choice) for _, p in parsed):
+        parsed = [(text, p) for text, p in parsed if isinstance(p, Choice)]
     kept: list[tuple[str, Any]] = []
-    for cand in candidates:
-        parsed = _parse_for(cand.text, reference)
-        if not any(equivalent(parsed, other, rules) for _, other in kept):
-            kept.append((cand.text, parsed))
+    for text, answer in parsed:
+        if not any(equivalent(answer, other, rules) for _, other in kept):
+            kept.append((text, answer))
     return [text for text, _ in kept]
 
 
@@ -155,11 +161,12 @@ class MathJudge(curate.Judge):
         rules = self.rules()
         seen: dict[tuple[str | None, str | None], Verdict] = {}
         verdicts = []
-        for pair in zip(responses, references):
-            if pair not in seen:
-                seen[pair] = judge_answer(*pair, rules=rules, concluding_sentence=p.concluding_sentence,
-                                          timeout_s=p.timeout_s)
-            verdicts.append(seen[pair])
+        with limits.alarm_handler():
+            for pair in zip(responses, references):
+                if pair not in seen:
+                    seen[pair] = judge_answer(*pair, rules=rules, concluding_sentence=p.concluding_sentence,
+                                              timeout_s=p.timeout_s)
+                verdicts.append(seen[pair])
         if self.ctx is not None:
             for key, value in (("correct", True), ("incorrect", False), ("unjudged", None)):
                 self.ctx.count(key, sum(v.correct is value for v in verdicts))

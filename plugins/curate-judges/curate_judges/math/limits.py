@@ -41,6 +41,10 @@ def can_time() -> bool:
     return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
 
+def _expire(signum, frame):
+    raise TimeLimit("time is up")
+
+
 @contextmanager
 def time_limit(seconds: float | None) -> Iterator[None]:
     """Raise :class:`TimeLimit` in the block after ``seconds`` (``None`` or 0: no limit).
@@ -49,17 +53,30 @@ def time_limit(seconds: float | None) -> Iterator[None]:
     if not seconds or not can_time():
         yield
         return
-
-    def expire(signum, frame):
-        raise TimeLimit(f"took longer than {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
+    previous = signal.getsignal(signal.SIGALRM)
+    if previous is not _expire:  # inside alarm_handler() the handler is already there
+        signal.signal(signal.SIGALRM, _expire)
     outer_delay, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
     started = time.monotonic()
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        if previous is not _expire:
+            signal.signal(signal.SIGALRM, previous)
         if outer_delay:  # give an enclosing timer back what it had left (at least a tick)
             signal.setitimer(signal.ITIMER_REAL, max(outer_delay - (time.monotonic() - started), 1e-3))
+
+
+@contextmanager
+def alarm_handler() -> Iterator[None]:
+    """Install the :func:`time_limit` handler once around many limited blocks (a batch of rows),
+    instead of once per block. Does nothing while another timer is pending (its handler must stay)."""
+    if not can_time() or signal.getitimer(signal.ITIMER_REAL)[0]:
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _expire)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGALRM, previous)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from functools import lru_cache
 
 # --- braces -------------------------------------------------------------------------------------
 
@@ -33,11 +34,16 @@ def matching_brace(text: str, start: int) -> int:
     return -1
 
 
+@lru_cache(maxsize=64)
+def _command_pattern(names: tuple[str, ...]) -> re.Pattern:
+    return re.compile(r"\\(?:%s)(?![A-Za-z])\s*" % "|".join(map(re.escape, names)))
+
+
 def command_args(text: str, names: tuple[str, ...]) -> list[tuple[int, int, str]]:
     """Every ``\\name{arg}`` of ``names`` in ``text``: ``(start, end, arg)``, outermost first, the
     argument with nested braces intact. A command without a braced argument is skipped."""
     found = []
-    pattern = re.compile(r"\\(?:%s)(?![A-Za-z])\s*" % "|".join(map(re.escape, names)))
+    pattern = _command_pattern(names)
     pos = 0
     while (m := pattern.search(text, pos)) is not None:
         if m.end() < len(text) and text[m.end()] == "{":
@@ -73,7 +79,7 @@ _UNICODE = {
     "\u00b3": "^3", "\u221a": r"\sqrt", "\u00bd": "1/2", "\u00bc": "1/4", "\u00be": "3/4", "\u00a0": " ",
     "\u2009": " ", "\u202f": " ", "\u2248": "=", "\u2205": r"\emptyset ", "\u2208": r"\in ",
 }
-_ALIASES = [
+_ALIASES_SOURCE = [
     (r"\\[dtc]frac(?![A-Za-z])", r"\\frac"), (r"\\[dt]binom(?![A-Za-z])", r"\\binom"),
     (r"\\(?:le|leqslant)(?![A-Za-z])", r"\\leq"), (r"\\(?:ge|geqslant)(?![A-Za-z])", r"\\geq"),
     (r"\\lt(?![A-Za-z])", "<"), (r"\\gt(?![A-Za-z])", ">"), (r"\\ne(?![A-Za-z])", r"\\neq"),
@@ -82,6 +88,15 @@ _ALIASES = [
     (r"\\varpi(?![A-Za-z])", r"\\pi"), (r"\\colon(?![A-Za-z])", ":"), (r"\\vert(?![A-Za-z])", "|"),
     (r"\\lvert(?![A-Za-z])|\\rvert(?![A-Za-z])", "|"), (r"\\mid(?![A-Za-z])", "|"),
 ]
+_ALIASES = [(re.compile(pattern), repl) for pattern, repl in _ALIASES_SOURCE]
+_LEFT_RIGHT = re.compile(r"\\left\s*\.|\\right\s*\.|\\(?:left|right)(?![A-Za-z])\s*")
+_LATEX_THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|\\,|\\ |~|\\!|\\;)(?=\d{3}(?!\d))")  # 1{,}000, 1\,000
+_OPERATORNAME = re.compile(r"\\operatorname\*?\{([A-Za-z]+)\}")
+_SPACES = re.compile(r"\s+")
+_SPACE_BEFORE_POWER = re.compile(r"\s+(?=\^)")  # "cm ^2" after unwrapping \text{ cm}^2
+_TRAILING = re.compile(r"(?:\\\\|[.,;:?]|(?<![\w)}])!)+$")  # a full stop, a trailing \\ (not 5!)
+_LEADING = re.compile(r"^(?:\\quad|=)\s*")
+_SPECIAL = re.compile(r"[\\$~{\u0080-\uffff]")
 #: Commands that only change how things look.
 _PRESENTATION = re.compile(
     r"\\(?:displaystyle|textstyle|scriptstyle|limits|nolimits|big|Big|bigg|Bigg|bigl|bigr|Bigl|Bigr|"
@@ -104,7 +119,7 @@ _REPEATING = re.compile(r"(?<![\d.])(-?)(\d*)\.(\d*)\\(?:overline|bar)\{(\d+)\}"
 
 
 def _repeating_as_fraction(m: re.Match) -> str:
-    """``0.1\overline{6}`` as ``\frac{1}{6}``: a repeating decimal written exactly."""
+    r"""``0.1\overline{6}`` as ``\frac{1}{6}``: a repeating decimal written exactly."""
     sign, whole, fixed, period = m.groups()
     value = Fraction(int(whole or "0")) + Fraction(int(fixed or "0"), 10 ** len(fixed)) + Fraction(
         int(period), (10 ** len(period) - 1) * 10 ** len(fixed))
@@ -116,27 +131,26 @@ def clean(text: str) -> str:
     removed, ``\\dfrac`` as ``\\frac``, unicode symbols as commands, ``\\text{..}`` unwrapped, thousands
     separators joined, matrices as tuples, trailing punctuation dropped, spaces collapsed."""
     s = text.strip()
-    for char, repl in _UNICODE.items():
-        if char in s:
-            s = s.replace(char, repl)
-    s = _MATRIX.sub(_matrix_as_tuple, s)
-    s = _REPEATING.sub(_repeating_as_fraction, s)
-    s = re.sub(r"\\left\s*\.|\\right\s*\.", "", s)
-    s = re.sub(r"\\(?:left|right)(?![A-Za-z])\s*", "", s)
-    s = s.replace(r"\$", "").replace("$", "").replace(r"\(", "").replace(r"\)", "")
-    s = s.replace(r"\[", "").replace(r"\]", "")
-    s = re.sub(r"(?<=\d)(?:\{,\}|\\,|\\ |~|\\!|\\;)(?=\d{3}(?!\d))", ",", s)  # 1{,}000 and 1\,000
-    for pattern, repl in _ALIASES:
-        s = re.sub(pattern, repl, s)
-    s = re.sub(r"\\operatorname\*?\{([A-Za-z]+)\}", r"\\\1", s)
-    s = unwrap(s, _WRAPPERS, pad=True)
-    s = _PRESENTATION.sub(" ", s)
-    s = s.replace("~", " ").replace(r"\%", "%")
-    s = re.sub(r"\s+", " ", s).strip()
-    s = re.sub(r"\s+(?=\^)", "", s)  # "cm ^2" after unwrapping \text{ cm}^2
-    s = re.sub(r"(?:\\\\|[.,;:?]|(?<![\w)}])!)+$", "", s).strip()  # a full stop, a trailing \\ (not 5!)
-    s = re.sub(r"^(?:\\quad|=)\s*", "", s)
-    return s
+    if _SPECIAL.search(s):  # LaTeX, dollars or unicode: the full treatment
+        for char, repl in _UNICODE.items():
+            if char in s:
+                s = s.replace(char, repl)
+        s = _MATRIX.sub(_matrix_as_tuple, s)
+        s = _REPEATING.sub(_repeating_as_fraction, s)
+        s = _LEFT_RIGHT.sub("", s)
+        s = s.replace(r"\$", "").replace("$", "").replace(r"\(", "").replace(r"\)", "")
+        s = s.replace(r"\[", "").replace(r"\]", "")
+        s = _LATEX_THOUSANDS.sub(",", s)
+        for pattern, repl in _ALIASES:
+            s = pattern.sub(repl, s)
+        s = _OPERATORNAME.sub(r"\\\1", s)
+        s = unwrap(s, _WRAPPERS, pad=True)
+        s = _PRESENTATION.sub(" ", s)
+        s = s.replace("~", " ").replace(r"\%", "%")
+    s = _SPACES.sub(" ", s).strip()
+    s = _SPACE_BEFORE_POWER.sub("", s)
+    s = _TRAILING.sub("", s).strip()
+    return _LEADING.sub("", s)
 
 
 def strip_outer(s: str) -> str:
