@@ -56,7 +56,7 @@ def _new_manager() -> pluggy.PluginManager:
     from curate import __version__, builtins
 
     pm.register(builtins, name="curate")
-    _origins["curate"] = Origin("curate", "curate", __version__)
+    _origins["curate"] = Origin("curate", "curate-llm", __version__)
     for ep in md.entry_points(group=ENTRY_POINT_GROUP):
         if not _allowed(ep) or pm.has_plugin(ep.name):
             continue

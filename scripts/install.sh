@@ -26,6 +26,9 @@ EDITABLE=(
     plugins/curate-vllm
     "plugins/curate-dedup[semantic,bench]"
     plugins/curate-filters
+    plugins/curate-sandbox
+    plugins/curate-judges
+    plugins/curate-synth
 )
 if (($#)); then TORCH=""; EDITABLE=("$@"); fi
 

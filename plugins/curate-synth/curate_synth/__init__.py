@@ -17,6 +17,10 @@ from curate_synth.problems import CodeProblems, MathProblems
 from curate_synth.next_user_turn import NextUserTurn
 from curate_synth.instruction_following import InstructionFollowing
 from curate_synth.dialogue import Dialogue
+from curate_synth.incapable import Incapable
+from curate_synth.self_instruct import SelfInstruct
+from curate_synth.evol_instruct import EvolInstruct
+from curate_synth.code_backtranslation import CodeBacktranslation
 
 # Each component module registers below; keep one import and one register line per class.
 
@@ -32,3 +36,7 @@ def curate_register_generators(register):
     register(NextUserTurn)
     register(InstructionFollowing)
     register(Dialogue)
+    register(Incapable)
+    register(SelfInstruct)
+    register(EvolInstruct)
+    register(CodeBacktranslation)

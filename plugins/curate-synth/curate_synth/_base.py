@@ -23,7 +23,7 @@ import re
 from typing import Any, ClassVar, Iterable, TypeVar
 
 import polars as pl
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 import curate
 
@@ -98,6 +98,7 @@ class SynthGenerator(curate.Generator):
         results = [r[0] for r in curate.generate_structured(engine, requests, model, max_reasks=self.params.max_reasks,
                                                             on_result=self._on_result)]
         for r in results:
+            _prefer_whole_json(r, model)
             self.ctx.advance(1)
             if r.attempts > 1:
                 self.ctx.count("reasks", r.attempts - 1)
@@ -147,6 +148,19 @@ class SynthGenerator(curate.Generator):
         raw = getattr(result, "raw", None)
         error = result.error or "empty answer"
         return f"{what} failed: {error}" + (f"; raw answer: {raw[:500]!r}" if raw else "")
+
+
+def _prefer_whole_json(result: curate.StructuredResult, model: type[BaseModel]) -> None:
+    """When the whole answer is JSON that fits ``model``, that is the answer. (The lenient parser
+    looks inside code fences first, so a JSON string holding a fenced block, such as generated
+    code, would otherwise be read from the fence, escapes and all.)"""
+    if not result.raw:
+        return
+    try:
+        value = model.model_validate(json.loads(result.raw.strip(), strict=False))
+    except (ValueError, ValidationError):
+        return
+    result.value, result.error = value, None
 
 
 def distinct_n(texts: Iterable[str], n: int = 2) -> float:

@@ -157,11 +157,7 @@ class Dialogue(PromptMix):
     def process_batch(self, df: pl.DataFrame) -> curate.StageOutput:
         p = self.params
         ids = df["id"].to_list()
-        try:
-            starts = df.select(curate.prompt_messages(df).alias("m"))["m"].to_list()
-        except KeyError:
-            raise curate.DataError("no prompt to start dialogues from: the input has neither `prompt` nor `messages`",
-                                   where=self.where, hint="give rows with a `prompt` column") from None
+        starts = self._starts(df)
         failed: dict[int, str] = {}
         convs: dict[int, list[dict[str, str]]] = {}
         for i, start in enumerate(starts):
@@ -205,6 +201,19 @@ class Dialogue(PromptMix):
         schema = {"id": pl.Utf8, "messages": curate.MESSAGES, "task": pl.Utf8, "prompt_generation": pl.Utf8}
         kept = self.expand(df, rows, schema, drop=STALE)
         return curate.StageOutput(kept, self.removed(df, failed))
+
+    def _starts(self, df: pl.DataFrame) -> list[list[dict[str, str]] | None]:
+        """Each row's opening: its `messages` where it has them, else its `prompt` as a user turn
+        (a prompt set may mix single-turn and two-turn rows)."""
+        has_messages = "messages" in df.columns and curate.is_messages(df.schema["messages"])
+        if not has_messages and "prompt" not in df.columns:
+            raise curate.DataError("no prompt to start dialogues from: the input has neither `prompt` nor `messages`",
+                                   where=self.where, hint="give rows with a `prompt` column")
+        messages = df["messages"].to_list() if has_messages else [None] * df.height
+        prompts = curate.text_of(df, "prompt", where=self.where).to_list() if "prompt" in df.columns \
+            else [None] * df.height
+        return [m if m else ([{"role": "user", "content": t}] if t is not None else None)
+                for m, t in zip(messages, prompts)]
 
     def _model(self, engine: str) -> Any:
         return self.ctx.engine(engine).identity().get("model")

@@ -268,3 +268,45 @@ def test_stage_declares_its_columns_and_param():
     with pytest.raises(curate.RecipeError):
         run_stage("judge.instruction_following", _frame(response=["x"], instruction_id_list=[["a"]], kwargs=["[]"]),
                   language_seed="zero")
+
+
+def test_a_recipe_reads_ifeval_jsonl_and_judges_it(tmp_path):
+    # IFEval's input_data.jsonl style: each kwargs dict has only its own keys, and the first rows
+    # have none, so read.jsonl must unify the struct over every row.
+    rows = [
+        {"key": 1, "prompt": "Write a riddle.", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}],
+         "response": "What has keys but no locks? A piano."},
+        {"key": 2, "prompt": "Write a resume.", "instruction_id_list": ["detectable_content:number_placeholders",
+                                                                         "length_constraints:number_words"],
+         "kwargs": [{"num_placeholders": 2}, {"relation": "less than", "num_words": 10}],
+         "response": "Name: [name]\nAddress: [address]"},
+        {"key": 3, "prompt": "Write a haiku.", "instruction_id_list": ["keywords:existence", "startend:quotation"],
+         "kwargs": [{"keywords": ["moon"]}, {}], "response": "\"Quiet pond, a frog\""},
+        {"key": 4, "prompt": "Answer.", "instruction_id_list": ["language:response_language"],
+         "kwargs": [{"language": "xx"}], "response": "Hello."},
+    ]
+    data = tmp_path / "if.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("name: ifeval\nstages:\n  - use: read.jsonl\n    with: {path: if.jsonl}\n"
+                      "  - id: judged\n    use: judge.instruction_following\n"
+                      "  - use: write.jsonl\n    with: {path: judged.jsonl}\n")
+    result = curate.run(recipe, run_dir=tmp_path / "run")
+    written = [json.loads(line) for line in (tmp_path / "run" / "judged.jsonl").read_text().splitlines()]
+    assert [(r["key"], r["if_follow_strict"], r["if_all_loose"]) for r in written] == [
+        (1, [True], True), (2, [True, True], True), (3, [False, True], False)]
+    assert result.stats["judged"].rows_removed == 1
+    reason = result.rundir.removed("judged")["reason"].to_list()
+    assert reason == ["cannot check instructions: kwargs[0] of 'language:response_language': language must be one "
+                      "of 'en', 'es', 'pt', 'ar', 'hi', 'fr', 'ru', 'de', 'ja', 'it', 'bn', 'uk', 'th', 'ur', 'ta', "
+                      "'te', 'bg', 'ko', 'pl', 'he', 'fa', 'vi', 'ne', 'sw', 'kn', 'mr', 'gu', 'pa', 'ml', 'fi'; "
+                      "got 'xx'"]
+
+
+def test_an_empty_batch_gets_the_output_columns():
+    from curate_judges.ifeval.judge import InstructionFollowingJudge
+
+    empty = pl.DataFrame(schema={"response": pl.String, "instruction_id_list": pl.List(pl.String), "kwargs": pl.String})
+    out = InstructionFollowingJudge().process_batch(empty)
+    assert out.kept.height == 0 and out.removed.height == 0
+    assert out.kept.schema["if_follow_loose"] == pl.List(pl.Boolean) and out.kept.schema["if_all_strict"] == pl.Boolean

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 
@@ -122,3 +124,23 @@ def test_in_a_recipe_the_verdicts_make_preference_pairs(tmp_path):
     pairs = result.rundir.output("pairs")
     assert pairs["chosen"].to_list() in (["It is 4.\n#### 4"], [r"\boxed{4}"])
     assert pairs["rejected"].to_list() == ["#### 5"]  # p2 has no wrong response: no pair
+
+
+def test_the_documented_recipe_runs(tmp_path):
+    """docs/plugins/judges-math.md's recipe, with a scripted policy giving two answers per question."""
+    from curate.testing import ScriptedEngine
+
+    (tmp_path / "gsm8k.jsonl").write_text(
+        '{"question": "2+2?", "answer": "2+2=<<2+2=4>>4\\n#### 4"}\n'
+        '{"question": "3*3?", "answer": "3*3=<<3*3=9>>9\\n#### 9"}\n')
+    doc = (Path(__file__).parents[3] / "docs/plugins/judges-math.md").read_text()
+    snippet = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("name: math-pairs\nengines:\n  policy: {use: scripted}\n"
+                      + snippet.replace("data/gsm8k_train.jsonl", "gsm8k.jsonl").replace("n: 8", "n: 2"))
+    policy = ScriptedEngine(["The answer is 4.", r"So \boxed{5}.", "#### 9", "It is 9."])
+    result = curate.run(recipe, run_dir=tmp_path / "run", engines={"policy": policy})
+    judged = result.rundir.output("judge.math")  # stage ids default to the component name
+    assert sorted(judged["math_correct"].to_list()) == [False, True, True, True]
+    pairs = pl.read_ndjson(tmp_path / "run" / "math_pairs.jsonl")
+    assert pairs.height == 1  # only the first question has a right and a wrong answer

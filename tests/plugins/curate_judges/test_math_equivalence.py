@@ -148,3 +148,12 @@ def test_multiple_choice_letters():
 def test_unparsed_answers_compare_as_text():
     assert same(r"\frac{1}{", r"\frac{1}{") is True
     assert same(r"\frac{1}{", "1") is False
+
+
+def test_polynomial_and_absolute_value_inequalities_are_solved():
+    check([(r"(1, 2) \cup (3, \infty)", "(x-1)(x-2)(x-3) > 0", True), ("(-1, 3)", "|x-1| < 2", True),
+           (r"[-1, 3]", r"|x| + |x-2| \le 4", True), (r"(-\infty, \infty)", r"x^2 \ge 0", True),
+           (r"(2^{1/3}, \infty)", "x^3 > 2", True), ("[-1, 3]", "|x-1| < 2", False),
+           (r"(-\infty,-2)\cup(-2,2)\cup(2,\infty)", r"x^2 \neq 4", True)])
+    assert isinstance(parse_answer("x^{1000} < 3"), Unparsed)  # beyond degree 4: not solved
+    assert isinstance(parse_answer("1/x > 2"), Unparsed)  # not polynomial

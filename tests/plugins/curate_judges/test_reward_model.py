@@ -128,6 +128,13 @@ def test_each_item_of_a_responses_list_is_scored():
         "d": "`responses` is null: nothing to score"}
 
 
+@pytest.mark.parametrize("column, values", [("response", [1, 2]), ("responses", ["not a list", "b"])])
+def test_responses_that_are_not_text_are_a_data_error(column, values):
+    df = pl.DataFrame({"id": ["a", "b"], "prompt": ["p", "q"], column: values})
+    with pytest.raises(curate.DataError, match=f"column '{column}' has type"):
+        run_stage("judge.reward_model", df, engines={"reward": ScriptedScorer()})
+
+
 @pytest.mark.parametrize("with_, message", [
     ({"weights": {"helpfulness": 1.0}, "weights_preset": "helpsteer2"}, "not both"),
     ({"weights": {}}, "`weights` is empty"),

@@ -238,6 +238,17 @@ def test_vllm_reply_of_the_wrong_shape_fails_the_request(reply):
     assert not result.ok and "unexpected reply from vllm-reward" in result.error and waits == []
 
 
+def test_vllm_a_rejected_request_fails_at_once_with_the_server_reason():
+    def scorer(route, body):
+        raise ValueError("Chat template error: roles must alternate")
+
+    with FaultServer(models=["rm"], scorer=scorer) as srv:
+        engine, waits = engine_for(VllmRewardEngine, srv)
+        [result] = engine.score([pair("x")])
+    assert not result.ok and result.error == "HTTP 400: Chat template error: roles must alternate (after 1 attempt)"
+    assert waits == [] and srv.stats()["pooling_requests"] == 1
+
+
 def test_vllm_too_long_fails_alone_and_5xx_is_retried():
     script = {"flaky": ["500"]}
     with FaultServer(models=["rm"], scorer=fixed_scorer([0.5]), script=script) as srv:

@@ -19,7 +19,9 @@ def user_model(req):
         return json.dumps({"message": "Thank you so much!"})  # nothing but filler: an empty turn
     if "rivers" in text:
         return json.dumps({"message": "User: Why do rivers flow?"})  # repeats the first turn
-    return json.dumps({"message": f"User: Thanks! Tell me more about {last.split()[-1]}"})
+    k = text.count("Assistant: ")
+    ask = ["Where does it come from", "How is it used today", "Which risks come with it"][k - 1]
+    return json.dumps({"message": f"User: Thanks! {ask}, {last.split()[-1]}"})
 
 
 def assistant_model(req):
@@ -41,8 +43,8 @@ def test_three_turn_dialogues_with_two_engines_and_cleaned_user_turns():
     assert "prompt" not in out.kept.columns and "response" not in out.kept.columns
     assert [m["role"] for m in row["messages"]] == ["user", "assistant"] * 3
     turns = [m["content"] for m in row["messages"]]
-    assert turns[:3] == ["What is yeast?", "answer 1: yeast?", "Tell me more about yeast?"]  # label + "Thanks!" gone
-    assert turns[5] == "answer 3: 2:"
+    assert turns == ["What is yeast?", "answer 1: yeast?", "Where does it come from, yeast?",  # label, "Thanks!" gone
+                     "answer 2: yeast?", "How is it used today, yeast?", "answer 3: yeast?"]
     prov = json.loads(row["prompt_generation"])
     assert prov["inputs"]["persona"] in personas and prov["inputs"]["user_turns"] == 3
     assert (prov["inputs"]["user_model"], prov["inputs"]["assistant_model"]) == ("u", "a")
@@ -60,13 +62,13 @@ def test_min_turns_keeps_shorter_dialogues_and_token_budget_stops():
     engine = ScriptedEngine(default=lambda r: user_model(r) if "role-playing" in r.messages[-1]["content"]
                             else assistant_model(r))
     out = run_stage("generate.dialogue", prompts(), engines={"default": engine}, min_turns=1,
-                    max_conversation_tokens=14)
+                    max_conversation_tokens=20)
     kept = {r["id"]: r["messages"] for r in out.kept.iter_rows(named=True)}
     assert [m["role"] for m in kept["b/dialogue/0"]] == ["user", "assistant"]  # stopped, kept: one turn is enough
-    # "a" went on until an answer made the conversation longer than 14 words (the scripted engine's tokens)
+    # "a" went on until an answer made the conversation longer than 20 words (the scripted engine's tokens)
     assert len(kept["a/dialogue/0"]) == 4
     prov = json.loads(out.kept.filter(pl.col("id") == "a/dialogue/0")["prompt_generation"][0])
-    assert "max_conversation_tokens: 14" in prov["inputs"]["stopped"]
+    assert "max_conversation_tokens: 20" in prov["inputs"]["stopped"]
 
 
 def test_failed_first_answer_and_a_prompt_ending_with_the_assistant_are_removed():

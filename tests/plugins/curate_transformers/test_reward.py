@@ -93,7 +93,7 @@ def test_attributes_param_renames_the_outputs_and_must_match_the_head(models):
 
 def test_batching_sorted_by_length_equals_scoring_one_by_one(models):
     # Lengths deliberately mixed, so batches are padded and reordered.
-    requests = [pair(i, prompt="Tell me about the library. " * (i % 5 + 1)) for i in range(11)]
+    requests = [pair(i, prompt="Tell me about the library. " * (i % 5 + 1)) for i in range(7)]
     batched = TransformersRewardEngine(model=str(models["helpsteer"]), batch_size=4)
     single = TransformersRewardEngine(model=str(models["helpsteer"]), batch_size=1)
     together = batched.score(requests)

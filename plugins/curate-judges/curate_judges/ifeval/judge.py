@@ -111,7 +111,7 @@ class InstructionFollowingJudge(curate.Judge):
             results.append((verdict.strict, verdict.loose, verdict.all_strict, verdict.all_loose))
             reasons.append(None)
 
-        ok = pl.Series([r is None for r in reasons])
+        ok = pl.Series([r is None for r in reasons], dtype=pl.Boolean)
         good = [r for r in results if r is not None]
         kept = df.filter(ok).with_columns(
             pl.Series("if_follow_strict", [r[0] for r in good], dtype=pl.List(pl.Boolean)),

@@ -98,6 +98,7 @@ _ALL_REALS = re.compile(r"^(?:\\mathbb\s*\{?R\}?|\(-\\infty\s*,\s*\\infty\)|all 
 _IN = re.compile(r"^[A-Za-z]\s*\\in\s*")
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z '\-]*$")
 _CONSTANT_WORDS = frozenset({"pi", "inf", "infty", "infinity"})
+_COLON = re.compile(r"^\d+(?:\s*:\s*\d+)+(?:\s*[ap]\.?m\.?)?$", re.I)
 
 
 _ANY_CHOICE = re.compile(r"\(\s*([A-Ja-j])\s*\)|(?<![\w\\])([A-J])(?!\w)")
@@ -171,6 +172,8 @@ def _parse(s: str, raw: str, top: bool = False) -> Answer:
     if len(sides) > 1:
         lhs, rhs = _value(sides[0], sides[0]), _value(sides[-1], sides[-1])
         return Equation(lhs, rhs, raw)
+    if _COLON.match(s):  # a ratio (3:2) or a time (3:30 pm): compared as text
+        return Text(normalize.text_key(s), raw)
     if _WORDS.match(s) and re.search(r"[A-Za-z]{2}", s):
         # words are a text answer, unless a number word ("five") or a constant ("pi", "infinity")
         if normalize.plain_number(s) is not None or s.lower() in _CONSTANT_WORDS:
@@ -368,34 +371,75 @@ def _inequality(s: str) -> Intervals:
 
 
 _MAX_SOLVED_DEGREE = 4
-_RELATIONS = {"<": "StrictLessThan", "<=": "LessThan", ">": "StrictGreaterThan", ">=": "GreaterThan",
-              "!=": "Unequality"}
+_COMPARE = {"<": lambda v: v < 0, "<=": lambda v: v <= 0, ">": lambda v: v > 0, ">=": lambda v: v >= 0,
+            "!=": lambda v: v != 0}
 
 
 def _solved_inequality(lhs: str, op: str, rhs: str, raw: str) -> Intervals:
-    """An inequality such as ``|x| > 3`` or ``x^2 \\leq 4``, solved over the reals by sympy."""
+    """An inequality such as ``|x| > 3`` or ``x^2 \\leq 4`` in one variable, solved over the reals
+    by sign analysis: polynomials up to degree 4, with at most two ``|..|``."""
     import sympy
 
     left, right = (_sympy(_value(p, p)) for p in (lhs, rhs))
     symbols = (left - right).free_symbols
     if len(symbols) != 1:
         raise ParseError(f"{raw!r}: not an inequality in one variable")
-    variable = symbols.pop()
-    try:
-        degree = sympy.Poly((left - right).replace(sympy.Abs, lambda a: a), variable).degree()
-    except sympy.PolynomialError:
-        raise ParseError(f"{raw!r}: only polynomial inequalities (with |..|) are solved") from None
-    if degree > _MAX_SOLVED_DEGREE:
-        raise limits.TooComplex(f"an inequality of degree {degree}")
-    relation = getattr(sympy, _RELATIONS[op])(left, right)
-    solution = sympy.solveset(relation, variable, sympy.S.Reals)
-    parts = solution.args if isinstance(solution, sympy.Union) else (solution,)
-    pieces = []
-    for part in parts:
-        if isinstance(part, sympy.Interval):
-            pieces.append((part.start, part.end, bool(part.left_open), bool(part.right_open)))
-        elif isinstance(part, sympy.FiniteSet):
-            pieces.extend((v, v, False, False) for v in part.args)
-        else:
-            raise ParseError(f"{raw!r}: solution {part} is not a union of intervals")
+    x = sympy.Symbol("x", real=True)
+    f = (left - right).subs(symbols.pop(), x)
+    holds = _COMPARE[op]
+    points = sorted(_critical_points(f, x), key=lambda p: float(p))
+    # the pieces: (-oo, p0), {p0}, (p0, p1), {p1}, ..., (pn, oo); each holds or not
+    samples = [points[0] - 1] if points else [sympy.Integer(0)]
+    for a, b in zip(points, points[1:]):
+        samples += [a, (a + b) / 2]
+    if points:
+        samples += [points[-1], points[-1] + 1]
+    pieces, run_start = [], None
+    bounds = [-sympy.oo] + [p for p in points for _ in (0, 1)] + [sympy.oo]  # the ends of each piece
+    for k, sample in enumerate(samples):
+        value = f.subs(x, sample).evalf(30)
+        inside = holds(0 if abs(value) < 1e-20 else value)
+        lo, hi = bounds[k], bounds[k + 1]
+        if inside and run_start is None:
+            run_start = (lo, k % 2 == 0)  # an open piece starts open
+        if not inside and run_start is not None:
+            pieces.append((run_start[0], lo, run_start[1], k % 2 == 1))  # ended before a point: open
+            run_start = None
+    if run_start is not None:
+        pieces.append((run_start[0], sympy.oo, run_start[1], True))
     return Intervals(tuple(pieces), raw)
+
+
+def _critical_points(f, x) -> set:
+    """Where ``f`` may change sign: the real roots of its ``|..|`` arguments, and of ``f`` itself
+    between them (where each ``|g|`` is ``g`` or ``-g``)."""
+    import sympy
+
+    inner = [a.args[0] for a in f.atoms(sympy.Abs)]
+    if len(inner) > 2:
+        raise limits.TooComplex("an inequality with more than two |..|")
+    points = set()
+    for g in inner:
+        points.update(_real_roots(g, x))
+    ordered = sorted(points, key=lambda p: float(p))
+    edges = [None, *ordered, None]
+    for lo, hi in zip(edges, edges[1:]):
+        sample = (lo + hi) / 2 if lo is not None and hi is not None else (
+            (hi - 1) if lo is None and hi is not None else (lo + 1) if lo is not None else sympy.Integer(0))
+        piece = f.replace(sympy.Abs, lambda g: g if g.subs(x, sample) >= 0 else -g)
+        for root in _real_roots(piece, x):
+            if (lo is None or root > lo) and (hi is None or root < hi):
+                points.add(root)
+    return points
+
+
+def _real_roots(g, x) -> list:
+    import sympy
+
+    try:
+        poly = sympy.Poly(sympy.expand(g), x)
+    except sympy.PolynomialError:
+        raise ParseError("only polynomial inequalities (with |..|) are solved") from None
+    if poly.degree() > _MAX_SOLVED_DEGREE:
+        raise limits.TooComplex(f"an inequality of degree {poly.degree()}")
+    return [r for r in poly.real_roots()] if poly.degree() > 0 else []

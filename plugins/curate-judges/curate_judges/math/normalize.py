@@ -85,7 +85,7 @@ _ALIASES_SOURCE = [
     (r"\\lt(?![A-Za-z])", "<"), (r"\\gt(?![A-Za-z])", ">"), (r"\\ne(?![A-Za-z])", r"\\neq"),
     (r"\\(?:varnothing)(?![A-Za-z])", r"\\emptyset"), (r"\\lbrace(?![A-Za-z])", r"\\{"),
     (r"\\rbrace(?![A-Za-z])", r"\\}"), (r"\\land(?![A-Za-z])", " and "), (r"\\lor(?![A-Za-z])", " or "),
-    (r"\\varpi(?![A-Za-z])", r"\\pi"), (r"\\colon(?![A-Za-z])", ":"), (r"\\vert(?![A-Za-z])", "|"),
+    (r"\\varpi(?![A-Za-z])", r"\\pi"), (r"\\approx(?![A-Za-z])", "="), (r"\\colon(?![A-Za-z])", ":"), (r"\\vert(?![A-Za-z])", "|"),
     (r"\\lvert(?![A-Za-z])|\\rvert(?![A-Za-z])", "|"), (r"\\mid(?![A-Za-z])", "|"),
 ]
 _ALIASES = [(re.compile(pattern), repl) for pattern, repl in _ALIASES_SOURCE]
