@@ -68,18 +68,29 @@ class JsonlReader(FileReader):
 
     name = "read.jsonl"
 
+    #: Lines read at validation to learn the columns: rows need not all have the same keys.
+    PREVIEW_LINES = 10_000
+
     def _schema(self, path: Path) -> list[str]:
+        keys: dict[str, None] = {}
+        seen = 0
         with path.open("rb") as f:
-            for lineno, raw in enumerate(f, 1):
-                if raw.strip():
-                    try:
-                        obj = json.loads(raw)
-                    except json.JSONDecodeError:
-                        continue  # reported with its line number by read(), which honours on_bad_rows
-                    if isinstance(obj, dict):
-                        return list(obj)
-        raise DataError(f"input file has no JSON object rows: {path}", where=str(path),
-                        hint="the file is empty (or every line is corrupt); add rows to it")
+            for raw in f:
+                if not raw.strip():
+                    continue
+                try:
+                    obj = json.loads(raw)
+                except json.JSONDecodeError:
+                    continue  # reported with its line number by read(), which honours on_bad_rows
+                if isinstance(obj, dict):
+                    keys.update(dict.fromkeys(obj))
+                    seen += 1
+                    if seen >= self.PREVIEW_LINES:
+                        break
+        if not seen:
+            raise DataError(f"input file has no JSON object rows: {path}", where=str(path),
+                            hint="the file is empty (or every line is corrupt); add rows to it")
+        return list(keys)
 
     def read(self) -> pl.DataFrame:
         ctx, path = self.ctx, self.path

@@ -11,10 +11,11 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import polars as pl
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, create_model
 
 import curate
 from curate_synth._base import SynthGenerator, SynthParams
@@ -25,13 +26,30 @@ REASON = "reason"
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
-class TextItems(BaseModel):
-    """A list of generated texts (questions, tasks, keywords, problems)."""
+@lru_cache(maxsize=None)
+def items_model(n: int, max_chars: int) -> type[BaseModel]:
+    """``{"items": [text, ...]}``: at least one text. The JSON schema also says at most ``n``
+    items of at most ``max_chars`` characters, so that constrained decoding stops there (a random
+    or rambling model would otherwise run to ``max_tokens``); validation does not enforce those
+    two bounds: a free-text answer with one item too many is cut by the stage, not re-asked."""
+    item = Annotated[Text, Field(json_schema_extra={"maxLength": max_chars})]
+    return create_model("TextItems", items=(list[item], Field(min_length=1, json_schema_extra={"maxItems": n})))
 
-    items: list[Text] = Field(min_length=1)
+
+@lru_cache(maxsize=None)
+def text_model(name: str, field: str, max_chars: int) -> type[BaseModel]:
+    """``{field: text}``: one generated text, at most ``max_chars`` characters in the JSON schema."""
+    return create_model(name, **{field: (Annotated[Text, Field(json_schema_extra={"maxLength": max_chars})], ...)})
 
 
-class MixParams(SynthParams):
+class BoundsParams(SynthParams):
+    max_item_chars: int = Field(2000, ge=1, description="Longest generated text (question, task, keyword, problem) in "
+                                                        "characters, sent in the JSON schema (`maxLength`, with "
+                                                        "`maxItems` = the number asked for) so that constrained "
+                                                        "decoding stops there; other engines' answers are not cut.")
+
+
+class MixParams(BoundsParams):
     limit: int | None = Field(None, ge=1, description="At most this many rows from the stage: the branch's count in the "
                                                       "prompt mix. Only the requests needed to reach it are sent (a "
                                                       "seeded choice of the inputs), so a small limit is cheap. Applies "

@@ -13,7 +13,7 @@ import polars as pl
 from pydantic import Field, field_validator
 
 import curate
-from curate_synth._prompts import MixParams, PromptMix, TextItems, text_column
+from curate_synth._prompts import MixParams, PromptMix, items_model, text_column
 
 #: Kinds of instruction drawn per document; a recipe sets its own.
 DEFAULT_INSTRUCTION_TYPES = [
@@ -84,7 +84,7 @@ class ClosedQA(PromptMix):
         render = self.template("closed_qa_instructions").render
         answers = self.ask([(f"{ids[i]}/{self.task}", render(document=documents[i].strip(), kinds=kinds[i],
                                                              n=p.instructions_per_document)) for i in chosen],
-                           TextItems)
+                           items_model(p.instructions_per_document, p.max_item_chars))
         prompt = self.template("closed_qa_prompt").render
         rows = []
         for i, answer in zip(chosen, answers):

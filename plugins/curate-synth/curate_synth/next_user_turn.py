@@ -11,19 +11,13 @@ from __future__ import annotations
 import re
 
 import polars as pl
-from pydantic import BaseModel
-
 import curate
-from curate_synth._prompts import MixParams, PromptMix, Text
+from curate_synth._prompts import MixParams, PromptMix, text_model
 
 #: Columns describing the answered turn that no longer describe the row once a turn is added.
 STALE = ("prompt", "response", "finish_reason", "prompt_id", "response_index", "generation")
 
 _ROLE_LABEL = re.compile(r"^\s*(?:\*\*)?(?:user|human|me)\s*(?:\*\*)?\s*:\s*(?:\*\*)?\s*", re.IGNORECASE)
-
-
-class NextTurn(BaseModel):
-    message: Text
 
 
 class NextTurnParams(MixParams):
@@ -76,7 +70,7 @@ class NextUserTurn(PromptMix):
             messages = [{"role": m["role"], "content": m["content"]} for m in convs[i]]
             asks.append((f"{ids[i]}/{self.task}", render(messages=messages, conversation=_render(messages))))
         rows = []
-        for i, answer in zip(chosen, self.ask(asks, NextTurn)):
+        for i, answer in zip(chosen, self.ask(asks, text_model("NextTurn", "message", self.params.max_item_chars))):
             turn = _ROLE_LABEL.sub("", answer.value.message).strip() if answer.ok else ""
             if not turn:
                 failed[i] = self.failure(answer, "next user turn") if not answer.ok else \

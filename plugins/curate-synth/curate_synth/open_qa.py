@@ -8,14 +8,10 @@ Questions about each topic, then a revision pass that makes each more detailed a
 from __future__ import annotations
 
 import polars as pl
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 import curate
-from curate_synth._prompts import REASON, PromptMix, RevisedParams, Text, TextItems, text_column
-
-
-class RevisedQuestion(BaseModel):
-    question: Text
+from curate_synth._prompts import REASON, PromptMix, RevisedParams, items_model, text_column, text_model
 
 
 class OpenQAParams(RevisedParams):
@@ -56,7 +52,8 @@ class OpenQA(PromptMix):
         self.count_unused(len(usable) - len(chosen))
         render = self.template("open_qa_questions").render
         answers = self.ask([(f"{ids[i]}/{self.task}", render(topic=topics[i], domain=domains[i],
-                                                             n=p.questions_per_topic)) for i in chosen], TextItems)
+                                                             n=p.questions_per_topic)) for i in chosen],
+                           items_model(p.questions_per_topic, p.max_item_chars))
         firsts = []
         for i, answer in zip(chosen, answers):
             questions = self.in_answer(answer.value.items, answer.raw)[:p.questions_per_topic] if answer.ok else []
@@ -65,7 +62,7 @@ class OpenQA(PromptMix):
             firsts += [{"__row": i, "id": f"{ids[i]}/{self.task}/{k}", "prompt": q} for k, q in enumerate(questions)]
         firsts = self.cut(firsts)
         revised, rejected = self.revise(
-            firsts, "open_qa_revision", RevisedQuestion, "question",
+            firsts, "open_qa_revision", text_model("RevisedQuestion", "question", p.max_item_chars), "question",
             lambda row: {"question": row["prompt"], "topic": topics[row["__row"]], "domain": domains[row["__row"]]})
         used = ["open_qa_questions"] + ([] if p.keep == "original" else ["open_qa_revision"])
         for row in revised:

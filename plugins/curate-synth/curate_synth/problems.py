@@ -15,8 +15,8 @@ import polars as pl
 from pydantic import BaseModel, Field, field_validator
 
 import curate
-from curate_synth._base import SynthGenerator, SynthParams, near_duplicates
-from curate_synth._prompts import TextItems, needed
+from curate_synth._base import SynthGenerator, near_duplicates
+from curate_synth._prompts import MixParams, items_model, needed
 
 MATH_LEVELS = ["elementary school", "middle school", "high school", "university"]
 CODE_LEVELS = ["beginner", "intermediate", "advanced"]
@@ -46,7 +46,7 @@ def _no_blank(cls: Any, value: list[str]) -> list[str]:
     return value
 
 
-class ProblemParams(SynthParams):
+class ProblemParams(MixParams):
     keywords_per_level: int = Field(20, ge=1, description="Keywords asked for per level.")
     screen: bool = Field(True, description="Ask, per keyword, whether it really belongs to the subject (yes/no) "
                                            "and drop those that do not.")
@@ -113,7 +113,7 @@ class _Problems(curate.Source, SynthGenerator):
         render = self.template(problems_pass).render
         answers = self.ask([(f"{self.task}/{level}/{kw}/{d}", render(keyword=kw, level=level, difficulty=d,
                                                                       n=p.problems_per_keyword, **self.values()))
-                            for level, kw, d in pairs], TextItems)
+                            for level, kw, d in pairs], items_model(p.problems_per_keyword, p.max_item_chars))
         used = [keywords_pass] + ([screen_pass] if p.screen else []) + [problems_pass]
         rows = []
         for (level, kw, d), answer in zip(pairs, answers):
@@ -138,7 +138,7 @@ class _Problems(curate.Source, SynthGenerator):
         render = self.template(self.passes[0]).render
         answers = self.ask([(f"{self.task}/keywords/{level}", render(level=level, n=p.keywords_per_level,
                                                                      **self.values())) for level in p.levels],
-                           TextItems)
+                           items_model(p.keywords_per_level, p.max_item_chars))
         found = []
         for level, answer in zip(p.levels, answers):
             if answer.ok:

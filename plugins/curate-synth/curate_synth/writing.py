@@ -8,18 +8,14 @@ requirements (length, structure, tone, audience), keeping both versions.
 from __future__ import annotations
 
 import polars as pl
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 import curate
-from curate_synth._prompts import REASON, PromptMix, RevisedParams, Text, TextItems, text_column
+from curate_synth._prompts import REASON, PromptMix, RevisedParams, items_model, text_column, text_model
 
 #: Text types of the default mix; a recipe sets its own.
 DEFAULT_TEXT_TYPES = ["essay", "poem", "email", "short story", "speech", "product description", "blog post",
                       "cover letter", "song lyrics", "news article", "social media post", "dialogue scene"]
-
-
-class RevisedTask(BaseModel):
-    task: Text
 
 
 class WritingParams(RevisedParams):
@@ -76,7 +72,8 @@ class Writing(PromptMix):
         pairs = [pairs[j] for j in self.choose(len(pairs), p.tasks_per_type)]
         render = self.template("writing_tasks").render
         answers = self.ask([(f"{ids[i]}/{self.task}/{t}", render(topic=topics[i], domain=domains[i], text_type=t,
-                                                                  n=p.tasks_per_type)) for i, t in pairs], TextItems)
+                                                                  n=p.tasks_per_type)) for i, t in pairs],
+                           items_model(p.tasks_per_type, p.max_item_chars))
         firsts, problems, made = [], {}, {}
         for (i, text_type), answer in zip(pairs, answers):
             tasks = self.in_answer(answer.value.items, answer.raw)[:p.tasks_per_type] if answer.ok else []
@@ -91,7 +88,7 @@ class Writing(PromptMix):
         self.count_unused(sum(1 for i in range(df.height) if i not in used_rows and (topics[i] or "").strip()))
         firsts = self.cut(firsts)
         revised, rejected = self.revise(
-            firsts, "writing_revision", RevisedTask, "task",
+            firsts, "writing_revision", text_model("RevisedTask", "task", p.max_item_chars), "task",
             lambda row: {"task": row["prompt"], "topic": topics[row["__row"]], "domain": domains[row["__row"]],
                          "text_type": row["text_type"]})
         used = ["writing_tasks"] + ([] if p.keep == "original" else ["writing_revision"])

@@ -399,7 +399,7 @@ def _solved_inequality(lhs: str, op: str, rhs: str, raw: str) -> Intervals:
     for k, sample in enumerate(samples):
         value = f.subs(x, sample).evalf(30)
         inside = holds(0 if abs(value) < 1e-20 else value)
-        lo, hi = bounds[k], bounds[k + 1]
+        lo = bounds[k]  # pieces alternate: even k an open interval, odd k a single point
         if inside and run_start is None:
             run_start = (lo, k % 2 == 0)  # an open piece starts open
         if not inside and run_start is not None:
