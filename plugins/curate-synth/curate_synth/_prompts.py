@@ -26,6 +26,12 @@ REASON = "reason"
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
+class TextItems(BaseModel):
+    """A list of generated texts (questions, tasks, keywords, problems)."""
+
+    items: list[Text] = Field(min_length=1)
+
+
 @lru_cache(maxsize=None)
 def items_model(n: int, max_chars: int) -> type[BaseModel]:
     """``{"items": [text, ...]}``: at least one text. The JSON schema also says at most ``n``
@@ -49,7 +55,7 @@ class BoundsParams(SynthParams):
                                                         "decoding stops there; other engines' answers are not cut.")
 
 
-class MixParams(BoundsParams):
+class MixParams(SynthParams):
     limit: int | None = Field(None, ge=1, description="At most this many rows from the stage: the branch's count in the "
                                                       "prompt mix. Only the requests needed to reach it are sent (a "
                                                       "seeded choice of the inputs), so a small limit is cheap. Applies "

@@ -13,7 +13,7 @@ import polars as pl
 from pydantic import Field, field_validator
 
 import curate
-from curate_synth._prompts import MixParams, PromptMix, items_model, text_column
+from curate_synth._prompts import BoundsParams, MixParams, PromptMix, items_model, text_column
 
 #: Kinds of instruction drawn per document; a recipe sets its own.
 DEFAULT_INSTRUCTION_TYPES = [
@@ -23,7 +23,7 @@ DEFAULT_INSTRUCTION_TYPES = [
 ]
 
 
-class ClosedQAParams(MixParams):
+class ClosedQAParams(MixParams, BoundsParams):
     document_column: str = Field("text", description="Input column holding each document's text.")
     document_id_column: str = Field("id", description="Input column identifying each document (the reader gives "
                                                       "every row an `id`).")

@@ -12,7 +12,7 @@ import re
 
 import polars as pl
 import curate
-from curate_synth._prompts import MixParams, PromptMix, text_model
+from curate_synth._prompts import BoundsParams, MixParams, PromptMix, text_model
 
 #: Columns describing the answered turn that no longer describe the row once a turn is added.
 STALE = ("prompt", "response", "finish_reason", "prompt_id", "response_index", "generation")
@@ -20,7 +20,7 @@ STALE = ("prompt", "response", "finish_reason", "prompt_id", "response_index", "
 _ROLE_LABEL = re.compile(r"^\s*(?:\*\*)?(?:user|human|me)\s*(?:\*\*)?\s*:\s*(?:\*\*)?\s*", re.IGNORECASE)
 
 
-class NextTurnParams(MixParams):
+class NextTurnParams(MixParams, BoundsParams):
     pass
 
 

@@ -11,10 +11,10 @@ import polars as pl
 from pydantic import Field
 
 import curate
-from curate_synth._prompts import REASON, PromptMix, RevisedParams, items_model, text_column, text_model
+from curate_synth._prompts import BoundsParams, REASON, PromptMix, RevisedParams, items_model, text_column, text_model
 
 
-class OpenQAParams(RevisedParams):
+class OpenQAParams(RevisedParams, BoundsParams):
     topic_column: str = Field("topic", description="Column holding each row's topic.")
     questions_per_topic: int = Field(3, ge=1, description="Questions asked for per topic.")
 

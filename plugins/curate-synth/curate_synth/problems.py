@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, field_validator
 
 import curate
 from curate_synth._base import SynthGenerator, near_duplicates
-from curate_synth._prompts import MixParams, items_model, needed
+from curate_synth._prompts import BoundsParams, MixParams, items_model, needed
 
 MATH_LEVELS = ["elementary school", "middle school", "high school", "university"]
 CODE_LEVELS = ["beginner", "intermediate", "advanced"]
@@ -46,7 +46,7 @@ def _no_blank(cls: Any, value: list[str]) -> list[str]:
     return value
 
 
-class ProblemParams(MixParams):
+class ProblemParams(MixParams, BoundsParams):
     keywords_per_level: int = Field(20, ge=1, description="Keywords asked for per level.")
     screen: bool = Field(True, description="Ask, per keyword, whether it really belongs to the subject (yes/no) "
                                            "and drop those that do not.")

@@ -11,14 +11,14 @@ import polars as pl
 from pydantic import Field, field_validator
 
 import curate
-from curate_synth._prompts import REASON, PromptMix, RevisedParams, items_model, text_column, text_model
+from curate_synth._prompts import BoundsParams, REASON, PromptMix, RevisedParams, items_model, text_column, text_model
 
 #: Text types of the default mix; a recipe sets its own.
 DEFAULT_TEXT_TYPES = ["essay", "poem", "email", "short story", "speech", "product description", "blog post",
                       "cover letter", "song lyrics", "news article", "social media post", "dialogue scene"]
 
 
-class WritingParams(RevisedParams):
+class WritingParams(RevisedParams, BoundsParams):
     topic_column: str = Field("topic", description="Column holding each row's topic.")
     text_types: list[str] = Field(default_factory=lambda: list(DEFAULT_TEXT_TYPES), min_length=1,
                                   description="Kinds of text to ask for.")
