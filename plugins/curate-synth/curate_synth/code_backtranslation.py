@@ -21,24 +21,16 @@ from typing import Any, Literal
 
 import polars as pl
 from curate_judges.code_extract import fenced_blocks
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 import curate
-from curate_synth._prompts import REASON, MixParams, PromptMix, Text
+from curate_synth._prompts import REASON, MixParams, PromptMix, text_model
 
 #: Columns describing the row's original answer, stale once the row becomes an explanation example.
 STALE = ("finish_reason", "prompt_id", "response_index", "generation", "messages")
 
 _TOKEN = re.compile(r"[A-Za-z_]\w*|\d+(?:\.\d+)?|\"[^\"\n]*\"|'[^'\n]*'|[^\s\w]")
 _LINE_COMMENT = re.compile(r"(?m)(?:^|\s)(?:#|//).*$")
-
-
-class Explanation(BaseModel):
-    explanation: Text
-
-
-class Code(BaseModel):
-    code: Text
 
 
 def extract_code(text: str | None) -> str:
@@ -62,6 +54,9 @@ def similarity(a: str, b: str) -> float:
 
 
 class BacktranslationParams(MixParams):
+    max_item_chars: int = Field(8000, ge=1, description="Longest explanation or regenerated program in characters, sent "
+                                                        "in the JSON schema (`maxLength`) so that constrained decoding "
+                                                        "stops there; other engines' answers are not cut.")
     code_column: str | None = Field(None, description="Column holding the code; default: `code` when the input has "
                                                       "it, else `response`. The code is the longest fenced block of "
                                                       "the text when it has one, else all of it.")
@@ -133,7 +128,7 @@ class CodeBacktranslation(PromptMix):
         render = self.template("backtranslation_explain").render
         explained = {}
         for i, answer in zip(chosen, self.ask([(f"{ids[i]}/explain", render(code=codes[i], language=p.language))
-                                               for i in chosen], Explanation)):
+                                               for i in chosen], text_model("Explanation", "explanation", p.max_item_chars))):
             if answer.ok:
                 explained[i] = answer.value.explanation
             else:
@@ -142,7 +137,7 @@ class CodeBacktranslation(PromptMix):
         rebuilt = {}
         for i, answer in zip(explained, self.ask([(f"{ids[i]}/regenerate", render(explanation=explained[i],
                                                                                    language=p.language))
-                                                  for i in explained], Code)):
+                                                  for i in explained], text_model("Code", "code", p.max_item_chars))):
             code = extract_code(answer.value.code) if answer.ok else ""
             if code:
                 rebuilt[i] = code

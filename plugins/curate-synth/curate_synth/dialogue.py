@@ -20,10 +20,10 @@ import re
 from typing import Any
 
 import polars as pl
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 import curate
-from curate_synth._prompts import MixParams, PromptMix, Text
+from curate_synth._prompts import MixParams, PromptMix, text_model
 
 #: Columns describing a single answered prompt that no longer describe the row.
 STALE = ("prompt", "response", "finish_reason", "prompt_id", "response_index", "generation")
@@ -86,10 +86,6 @@ def repeats(turn: str, earlier: list[str], threshold: float) -> bool:
         if norm == before or difflib.SequenceMatcher(None, norm, before).ratio() >= threshold:
             return True
     return False
-
-
-class UserTurn(BaseModel):
-    message: Text
 
 
 class DialogueParams(MixParams):
@@ -252,7 +248,7 @@ class Dialogue(PromptMix):
                  render(persona=personas[i], messages=convs[i], conversation=_render(convs[i]),
                         turn=_user_turns(convs[i]) + 1, turns=turns)) for i in active]
         going = []
-        for i, answer in zip(active, self.ask(asks, UserTurn, engine=self.params.user_engine)):
+        for i, answer in zip(active, self.ask(asks, text_model("UserTurn", "message", self.params.max_item_chars), engine=self.params.user_engine)):
             turn = _user_turns(convs[i]) + 1
             earlier = [m["content"] for m in convs[i] if m["role"] == "user"]
             text = clean_user_turn(answer.value.message) if answer.ok else ""

@@ -15,10 +15,10 @@ import re
 from typing import Literal
 
 import polars as pl
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 import curate
-from curate_synth._prompts import REASON, MixParams, PromptMix, Text, text_column
+from curate_synth._prompts import REASON, MixParams, PromptMix, text_column, text_model
 from curate_synth.self_instruct import STALE
 
 Operation = Literal["add_constraints", "deepen", "concretize", "increase_reasoning", "breadth"]
@@ -27,10 +27,6 @@ OPERATIONS: tuple[str, ...] = Operation.__args__  # type: ignore[attr-defined]
 #: Words of our templates that an evolved problem should never contain (the model copied the task).
 _LEAKS = re.compile(r"rewritten problem|given problem|original problem|#\s*problem\s*#|the rewrite", re.IGNORECASE)
 _WORDS = re.compile(r"[0-9a-z]+")
-
-
-class Evolved(BaseModel):
-    problem: Text
 
 
 class EvolInstructParams(MixParams):
@@ -84,7 +80,7 @@ class EvolInstruct(PromptMix):
             asks = [(f"{ids[i]}/{self.task}/{round_ - 1}",
                      self.template(f"evol_{ops[i]}").render(problem=current[i], language=p.language)) for i in active]
             going = []
-            for i, answer in zip(active, self.ask(asks, Evolved)):
+            for i, answer in zip(active, self.ask(asks, text_model("Evolved", "problem", p.max_item_chars))):
                 row = {"__row": i, "id": f"{ids[i]}/{self.task}/{round_ - 1}", "evol_operation": ops[i],
                        "evol_round": round_}
                 why = self.unusable(answer, f"evolution ({ops[i]})") if not answer.ok else \

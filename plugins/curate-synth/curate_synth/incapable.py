@@ -14,8 +14,8 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 import curate
-from curate_synth._base import SynthGenerator, SynthParams, near_duplicates
-from curate_synth._prompts import Text, TextItems
+from curate_synth._base import SynthGenerator, near_duplicates
+from curate_synth._prompts import BoundsParams, items_model, text_model
 
 
 class Category(BaseModel):
@@ -62,11 +62,7 @@ DEFAULT_CATEGORIES = [
 ]
 
 
-class Refusal(BaseModel):
-    response: Text
-
-
-class IncapableParams(SynthParams):
+class IncapableParams(BoundsParams):
     categories: list[Category] = Field(default_factory=lambda: list(DEFAULT_CATEGORIES), min_length=1,
                                        description="Kinds of requests to write: each `{name, description, examples}` "
                                                    "(examples are shown to the model as few-shot examples).")
@@ -106,7 +102,7 @@ class Incapable(curate.Source, SynthGenerator):
         asks = [(f"incapable/{c.name}", render(category=c.name, description=c.description, examples=c.examples,
                                                n=p.requests_per_category)) for c in p.categories]
         found: list[tuple[Category, str]] = []
-        for category, answer in zip(p.categories, self.ask(asks, TextItems)):
+        for category, answer in zip(p.categories, self.ask(asks, items_model(p.requests_per_category, p.max_item_chars))):
             items = self.in_answer(answer.value.items, answer.raw)[:p.requests_per_category] if answer.ok else []
             if not items:
                 self.ctx.count("categories_failed")
@@ -121,7 +117,8 @@ class Incapable(curate.Source, SynthGenerator):
         asks = [(f"incapable/{c.name}/{k}/refusal", render(request=r, category=c.name, description=c.description))
                 for k, (c, r) in enumerate(found)]
         rows, seen = [], {}
-        for (category, request), answer in zip(found, self.ask(asks, Refusal)):
+        refusals = self.ask(asks, text_model("Refusal", "response", p.max_item_chars))
+        for (category, request), answer in zip(found, refusals):
             if not answer.ok:
                 # A source has no removed rows: the failure is counted and logged with the raw text.
                 self.ctx.count("refusals_failed")

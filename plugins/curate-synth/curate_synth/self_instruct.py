@@ -15,7 +15,7 @@ from pydantic import Field
 
 import curate
 from curate_synth._base import near_duplicates
-from curate_synth._prompts import REASON, MixParams, PromptMix, TextItems, text_column
+from curate_synth._prompts import REASON, MixParams, PromptMix, items_model, text_column
 
 #: Columns describing a seed's answer, which a new problem does not have.
 STALE = ("response", "finish_reason", "prompt_id", "response_index", "generation", "messages", "code")
@@ -62,7 +62,7 @@ class SelfInstruct(PromptMix):
             [u for u in usable if u != i], min(p.examples - 1, len(usable) - 1))] for i in chosen}
         render = self.template("self_instruct").render
         answers = self.ask([(f"{ids[i]}/{self.task}", render(examples=shown[i], n=p.new_per_seed, language=p.language))
-                            for i in chosen], TextItems)
+                            for i in chosen], items_model(p.new_per_seed, p.max_item_chars))
         rows, rejected = [], []
         for i, answer in zip(chosen, answers):
             items = self.in_answer(answer.value.items, answer.raw)[:p.new_per_seed] if answer.ok else []
