@@ -22,6 +22,9 @@ class ResponsesParams(Params, SamplingParams):
     engines: list[EngineRef] = Field([EngineRef("default")], min_length=1,
                                      description="Recipe engine names to sample from; each gives `n` responses per prompt.")
     temperature: float = Field(0.7, ge=0, description="Sampling temperature; 0 is greedy.")
+    n_per_engine: dict[str, int] = Field(
+        default_factory=dict, description="Responses per prompt for particular engines, overriding `n` (Nemotron-4 "
+                                          "samples its best model several times): e.g. {strong: 4, weak: 1}.")
     system_prompt: str | None = Field(None, description="System message prepended to every conversation.")
     output: Literal["rows", "list"] = Field(
         "rows", description="`rows`: one row per response (id `<row id>/<engine>/<k>`, `prompt_id` keeps the "
@@ -41,8 +44,9 @@ class GenerateResponses(Generator):
             return ["responses", "response_engines"]
         return ["response", "finish_reason", "prompt_id", "response_index", "generation"]
 
-    def sampling(self) -> SamplingParams:
-        return SamplingParams.from_params(self.params)
+    def sampling(self, engine: str | None = None) -> SamplingParams:
+        n = self.params.n_per_engine.get(engine, self.params.n) if engine else self.params.n
+        return SamplingParams.from_params(self.params, n=n)
 
     def progress_total(self, rows_in: int) -> int | None:
         return rows_in * len(self.params.engines) or None
@@ -50,7 +54,7 @@ class GenerateResponses(Generator):
     def requests(self, df: pl.DataFrame, engine: str) -> list[ChatRequest]:
         messages = df.select(prompt_messages(df).alias("m"))["m"].to_list()
         system = [{"role": "system", "content": self.params.system_prompt}] if self.params.system_prompt else []
-        sampling = self.sampling()
+        sampling = self.sampling(engine)
         return [ChatRequest(f"{rid}#{engine}", system + [dict(m) for m in msgs], sampling)
                 for rid, msgs in zip(df["id"].to_list(), messages)]
 
@@ -73,7 +77,8 @@ class GenerateResponses(Generator):
         return self._rows(df, results, models)
 
     def _rows(self, df: pl.DataFrame, results: dict[str, list[ChatResult]], models: dict[str, Any]) -> StageOutput:
-        sampling_json = json.dumps(self.sampling().model_dump(exclude_none=True), sort_keys=True)
+        sampling_json = {name: json.dumps(self.sampling(name).model_dump(exclude_none=True), sort_keys=True)
+                         for name in results}
         ids = df["id"].to_list()
         kept_rows: list[dict[str, Any]] = []
         failed: list[tuple[int, str]] = []
@@ -92,7 +97,7 @@ class GenerateResponses(Generator):
         gen = gen.with_columns(pl.struct(
             pl.lit(self.ctx.stage_id if self.ctx else "").alias("stage"), pl.col("engine"),
             pl.col("engine").replace_strict({k: str(v) for k, v in models.items()}, default=None).alias("model"),
-            pl.lit(sampling_json).alias("sampling"),
+            pl.col("engine").replace_strict(sampling_json, default=None).alias("sampling"),
         ).alias("generation")).drop("engine")
         base = df.with_row_index("__row").with_columns(pl.col("__row").cast(pl.Int64))
         removed = None

@@ -4,6 +4,7 @@ from the command line (where a Python responder cannot go)."""
 import json
 import urllib.request
 
+import pytest
 from pydantic import BaseModel, Field
 
 from curate.testing.fault_server import FaultServer, FaultServerProcess, json_schema_responder, schema_instance
@@ -52,6 +53,7 @@ def test_responder_in_process_answers_schema_requests_and_echoes_the_rest():
         assert chat(srv.base_url) == "hello there"
 
 
+@pytest.mark.slow  # a child process importing curate: seconds
 def test_command_line_server_answers_json():
     with FaultServerProcess(json_schema=True, json_array_items=2) as srv:
         answer = json.loads(chat(srv.base_url, Outer.model_json_schema(), "another prompt"))

@@ -67,10 +67,17 @@ def pair_row(prompt: dict, chosen: dict, rejected: dict, *, score: str | None, k
     return row
 
 
-def frame(rows: list[dict], like: pl.DataFrame) -> pl.DataFrame:
-    """Rows as a frame whose shared columns keep the input's types."""
+PAIR_SCHEMA = {"chosen": pl.Utf8, "rejected": pl.Utf8, "chosen_id": pl.Utf8, "rejected_id": pl.Utf8}
+SCORE_SCHEMA = {"score_chosen": pl.Float64, "score_rejected": pl.Float64, "score_gap": pl.Float64}
+
+
+def frame(rows: list[dict], like: pl.DataFrame, extra: dict | None = None) -> pl.DataFrame:
+    """Rows as a frame whose shared columns keep the input's types. No rows still gives the
+    columns (the prompt part of the input, the pair columns and ``extra``), so that writers
+    downstream write an empty dataset rather than fail."""
     if not rows:
-        return pl.DataFrame()
+        prompt = {c: t for c, t in like.schema.items() if c not in RESPONSE_COLUMNS and not c.startswith("__")}
+        return pl.DataFrame(schema={**prompt, "id": pl.Utf8, **PAIR_SCHEMA, **(extra or {})})
     out = pl.DataFrame(rows, infer_schema_length=None)
     casts = {c: like.schema[c] for c in out.columns if c in like.columns and out.schema[c] != like.schema[c]}
     return out.with_columns(*(pl.col(c).cast(t, strict=False) for c, t in casts.items())) if casts else out

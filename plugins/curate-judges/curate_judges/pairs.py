@@ -80,7 +80,8 @@ class FromScores(curate.Judge):
                     reasons[r["__row"]] = f"no pair for prompt {group}: {why}"
             pairs.extend(made)
         self.ctx.count("pairs", len(pairs))
-        out = _groups.frame(pairs, df)
+        out = _groups.frame(pairs, df, {**_groups.SCORE_SCHEMA, "margin_level": pl.Utf8})
+        out = out.drop([c for c in (p.score,) if c in out.columns and not pairs])
         return curate.StageOutput(out, _groups.removed(ranked, reasons))
 
     def _pairs(self, scored: list[dict], group: str, prompt: dict) -> list[dict]:

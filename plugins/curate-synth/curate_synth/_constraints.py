@@ -250,13 +250,15 @@ def describe(instruction_id: str, kw: dict[str, Any], rng: random.Random) -> str
     relation = kw.get("relation") or kw.get("let_relation") or kw.get("capital_relation")
     fewer = relation == "less than"
     if instruction_id == "keywords:existence":
-        return pick((f"Include the keyword{'s' if len(kw['keywords']) > 1 else ''} {_quoted(kw['keywords'])} in your response.",
-                     f"Make sure {_quoted(kw['keywords'])} appear{'s' if len(kw['keywords']) == 1 else ''} somewhere in your answer."))
+        words, many = _quoted(kw["keywords"]), len(kw["keywords"]) > 1
+        return pick((f"Include the keyword{'s' if many else ''} {words} in your response.",
+                     f"Make sure {words} appear{'' if many else 's'} somewhere in your answer."))
     if instruction_id == "keywords:frequency":
         word, n = kw["keyword"], kw["frequency"]
         if fewer:
             return f'Use the word "{word}" fewer than {n} times (or not at all).'
-        return pick((f'Use the word "{word}" at least {_times(n)}.', f'The word "{word}" should appear at least {_times(n)} in your answer.'))
+        return pick((f'Use the word "{word}" at least {_times(n)}.',
+                     f'The word "{word}" should appear at least {_times(n)} in your answer.'))
     if instruction_id == "keywords:forbidden_words":
         return pick((f"Do not use the words {_quoted(kw['forbidden_words'])} anywhere in your response.",
                      f"Avoid the words {_quoted(kw['forbidden_words'])} entirely."))
@@ -297,7 +299,8 @@ def describe(instruction_id: str, kw: dict[str, Any], rng: random.Random) -> str
                 "starting with *, like:\n* This is a point.")
     if instruction_id == "detectable_format:number_highlighted_sections":
         n = kw["num_highlights"]
-        return f"Highlight at least {n} part{'s' if n > 1 else ''} of your answer with markdown, like *this highlighted part*."
+        return (f"Highlight at least {n} part{'s' if n > 1 else ''} of your answer with markdown, like "
+                "*this highlighted part*.")
     if instruction_id == "detectable_format:multiple_sections":
         s, n = kw["section_spliter"], kw["num_sections"]
         return f'Divide your response into {n} sections, and begin each with "{s} X", where X is the section number.'

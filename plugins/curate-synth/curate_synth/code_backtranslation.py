@@ -24,7 +24,7 @@ from curate_judges.code_extract import fenced_blocks
 from pydantic import Field
 
 import curate
-from curate_synth._prompts import REASON, MixParams, PromptMix, text_model
+from curate_synth._prompts import REASON, BoundsParams, MixParams, PromptMix, text_model
 
 #: Columns describing the row's original answer, stale once the row becomes an explanation example.
 STALE = ("finish_reason", "prompt_id", "response_index", "generation", "messages")
@@ -53,7 +53,7 @@ def similarity(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, ta, tb, autojunk=False).ratio()
 
 
-class BacktranslationParams(MixParams):
+class BacktranslationParams(MixParams, BoundsParams):
     max_item_chars: int = Field(8000, ge=1, description="Longest explanation or regenerated program in characters, sent "
                                                         "in the JSON schema (`maxLength`) so that constrained decoding "
                                                         "stops there; other engines' answers are not cut.")
@@ -126,18 +126,17 @@ class CodeBacktranslation(PromptMix):
         chosen = [usable[j] for j in self.choose(len(usable), 1)]
         self.count_unused(len(usable) - len(chosen))
         render = self.template("backtranslation_explain").render
+        asks = [(f"{ids[i]}/explain", render(code=codes[i], language=p.language)) for i in chosen]
         explained = {}
-        for i, answer in zip(chosen, self.ask([(f"{ids[i]}/explain", render(code=codes[i], language=p.language))
-                                               for i in chosen], text_model("Explanation", "explanation", p.max_item_chars))):
+        for i, answer in zip(chosen, self.ask(asks, text_model("Explanation", "explanation", p.max_item_chars))):
             if answer.ok:
                 explained[i] = answer.value.explanation
             else:
                 failed[i] = self.failure(answer, "explanation")
         render = self.template("backtranslation_code").render
+        asks = [(f"{ids[i]}/regenerate", render(explanation=explained[i], language=p.language)) for i in explained]
         rebuilt = {}
-        for i, answer in zip(explained, self.ask([(f"{ids[i]}/regenerate", render(explanation=explained[i],
-                                                                                   language=p.language))
-                                                  for i in explained], text_model("Code", "code", p.max_item_chars))):
+        for i, answer in zip(explained, self.ask(asks, text_model("Code", "code", p.max_item_chars))):
             code = extract_code(answer.value.code) if answer.ok else ""
             if code:
                 rebuilt[i] = code

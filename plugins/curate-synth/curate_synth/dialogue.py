@@ -23,7 +23,7 @@ import polars as pl
 from pydantic import Field, field_validator, model_validator
 
 import curate
-from curate_synth._prompts import MixParams, PromptMix, text_model
+from curate_synth._prompts import BoundsParams, MixParams, PromptMix, text_model
 
 #: Columns describing a single answered prompt that no longer describe the row.
 STALE = ("prompt", "response", "finish_reason", "prompt_id", "response_index", "generation")
@@ -88,7 +88,7 @@ def repeats(turn: str, earlier: list[str], threshold: float) -> bool:
     return False
 
 
-class DialogueParams(MixParams):
+class DialogueParams(MixParams, BoundsParams):
     user_engine: curate.EngineRef = Field(curate.EngineRef("default"),
                                           description="Engine that plays the user (default: `engine`).")
     assistant_engine: curate.EngineRef = Field(curate.EngineRef("default"),
@@ -248,7 +248,8 @@ class Dialogue(PromptMix):
                  render(persona=personas[i], messages=convs[i], conversation=_render(convs[i]),
                         turn=_user_turns(convs[i]) + 1, turns=turns)) for i in active]
         going = []
-        for i, answer in zip(active, self.ask(asks, text_model("UserTurn", "message", self.params.max_item_chars), engine=self.params.user_engine)):
+        model = text_model("UserTurn", "message", self.params.max_item_chars)
+        for i, answer in zip(active, self.ask(asks, model, engine=self.params.user_engine)):
             turn = _user_turns(convs[i]) + 1
             earlier = [m["content"] for m in convs[i] if m["role"] == "user"]
             text = clean_user_turn(answer.value.message) if answer.ok else ""

@@ -18,7 +18,7 @@ import polars as pl
 from pydantic import Field
 
 import curate
-from curate_synth._prompts import REASON, MixParams, PromptMix, text_column, text_model
+from curate_synth._prompts import REASON, BoundsParams, MixParams, PromptMix, text_column, text_model
 from curate_synth.self_instruct import STALE
 
 Operation = Literal["add_constraints", "deepen", "concretize", "increase_reasoning", "breadth"]
@@ -29,7 +29,7 @@ _LEAKS = re.compile(r"rewritten problem|given problem|original problem|#\s*probl
 _WORDS = re.compile(r"[0-9a-z]+")
 
 
-class EvolInstructParams(MixParams):
+class EvolInstructParams(MixParams, BoundsParams):
     column: str = Field("prompt", description="Column holding each seed problem.")
     rounds: int = Field(3, ge=1, description="Rounds of evolution: each rewrites the previous round's problem.")
     operations: list[Operation] = Field(list(OPERATIONS), min_length=1,

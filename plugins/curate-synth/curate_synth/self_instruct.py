@@ -15,13 +15,13 @@ from pydantic import Field
 
 import curate
 from curate_synth._base import near_duplicates
-from curate_synth._prompts import REASON, MixParams, PromptMix, items_model, text_column
+from curate_synth._prompts import REASON, BoundsParams, MixParams, PromptMix, items_model, text_column
 
 #: Columns describing a seed's answer, which a new problem does not have.
 STALE = ("response", "finish_reason", "prompt_id", "response_index", "generation", "messages", "code")
 
 
-class SelfInstructParams(MixParams):
+class SelfInstructParams(MixParams, BoundsParams):
     column: str = Field("prompt", description="Column holding each seed problem.")
     new_per_seed: int = Field(3, ge=1, description="New problems asked for per seed row.")
     examples: int = Field(3, ge=1, description="Seed problems shown per request: the row's own plus others drawn "
@@ -76,7 +76,8 @@ class SelfInstruct(PromptMix):
                 if j is None:
                     rows.append(row)
                 elif j < len(shown[i]):
-                    rejected.append({**row, REASON: "near-duplicate of an example it was shown: " + repr(shown[i][j][:200])})
+                    example = shown[i][j][:200]
+                    rejected.append({**row, REASON: f"near-duplicate of an example it was shown: {example!r}"})
                 else:
                     rejected.append({**row, REASON: f"near-duplicate of {ids[i]}/{self.task}/{j - len(shown[i])}"})
         self.ctx.count("near_duplicates_removed", len(rejected))

@@ -143,3 +143,13 @@ def test_rmboost_failures_are_removed_rows_and_bad_templates_fail_validation(tmp
     assert out.kept["rejected"].to_list() == ["ok"] and "boom" in out.removed["reason"][0]
     with pytest.raises(curate.RecipeError, match="uses variable\\(s\\) mood, which this stage cannot supply"):
         run_stage("generate.rmboost", df, engines={"default": engine}, template="{{ response }} {{ mood }}")
+
+
+def test_no_pairs_still_gives_the_pair_columns(tmp_path, write_jsonl, write_recipe):
+    write_jsonl(GRADED.filter(pl.col("prompt_id") == "m2").to_dicts())
+    recipe = write_recipe("name: p\nstages:\n  - use: read.jsonl\n    with: {path: data.jsonl}\n"
+                          "  - use: pairs.from_ground_truth\n    with: {correct: math_correct}\n"
+                          "  - use: write.jsonl\n    with: {path: pref.jsonl, format: preference}\n")
+    result = curate.run(recipe, run_dir=tmp_path / "run")
+    assert (tmp_path / "run" / "pref.jsonl").read_text() == ""
+    assert result.warnings and "stage 'pairs.from_ground_truth' removed all 2 rows" in result.warnings[0]
