@@ -119,13 +119,15 @@ def main() -> None:
     print(f"{args.rows} pairs, batch size {args.batch_size}, {args.repeats} repeats, torch threads "
           f"{torch.get_num_threads()}")
     for name, runs in times.items():
-        print(f"  {name:12s} best {args.rows / min(runs):7.1f} rows/s, median {args.rows / statistics.median(runs):7.1f}"
+        best, median = args.rows / min(runs), args.rows / statistics.median(runs)
+        print(f"  {name:12s} best {best:7.1f} rows/s, median {median:7.1f}"
               f"   (runs: {', '.join(f'{args.rows / t:.1f}' for t in runs)})")
     for base in ("bare", "bare-sorted"):
         best = min(times[base]) / min(times["pipeline"])
         median = statistics.median(times[base]) / statistics.median(times["pipeline"])
         print(f"ratio pipeline / {base:11s} = {best:.2f} best-of, {median:.2f} median"
               + ("   (goal >= 0.9)" if base == "bare" else ""))
+
 
 if __name__ == "__main__":
     main()

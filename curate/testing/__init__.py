@@ -8,7 +8,8 @@
 * fixtures ``curate_plugin`` (register a plugin for one test) and ``scripted_engine``;
 * :mod:`curate.testing.fault_server` — ``FaultServer``: an OpenAI-compatible local server with
   injectable faults (429 + Retry-After, 500, connection reset, hangs, context-length errors);
-* :mod:`curate.testing.tiny_model` — ``build_tiny_llama(path)``: a real tiny model built offline.
+* :mod:`curate.testing.tiny_model` — ``build_tiny_llama(path)``: a real tiny model built offline;
+  ``build_tiny_reward_model(path, num_labels=1 | 5)``: a tiny sequence-classification reward model.
 
 Example::
 

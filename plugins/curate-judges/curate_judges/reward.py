@@ -90,9 +90,10 @@ class RewardModelJudge(curate.Judge):
             if why:
                 problems[i] = why
                 continue
+            messages = [{"role": m["role"], "content": m["content"]} for m in conv]
             for k, text in enumerate(answer if listed else [answer]):
-                rid = f"{i}:{k}"
-                requests.append(curate.ScoreRequest(rid, [{"role": m["role"], "content": m["content"]} for m in conv], text))
+                rid = f"{i}:{k}"  # unique within the call, whatever the row ids are
+                requests.append(curate.ScoreRequest(rid, messages, text))
                 owner[rid] = i
                 pending[i] += 1
         ctx.advance(sum(1 for n in pending if n == 0))

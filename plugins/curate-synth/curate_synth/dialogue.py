@@ -104,6 +104,8 @@ class DialogueParams(MixParams, BoundsParams):
     max_conversation_tokens: int | None = Field(
         None, ge=1, description="Stop before an assistant answer that makes the conversation longer than this many "
                                 "tokens (prompt plus answer, as the assistant engine counts them).")
+    stop_at_truncated: bool = Field(True, description="An assistant answer cut at `max_tokens` (finish reason "
+                                                      "`length`) ends the dialogue before it; false keeps cut answers.")
     repeat_threshold: float = Field(0.9, gt=0, le=1,
                                     description="A user turn at least this similar to an earlier one (difflib ratio of "
                                                 "the normalized texts) ends the dialogue.")
@@ -228,7 +230,7 @@ class Dialogue(PromptMix):
             text = completion.text.strip() if completion else ""
             if not result.ok or not text:
                 stopped[i] = f"assistant turn {turn} failed: {result.error or 'empty answer'}"
-            elif completion.finish_reason == "length":
+            elif completion.finish_reason == "length" and self.params.stop_at_truncated:
                 stopped[i] = f"assistant turn {turn} was cut at max_tokens ({self.params.max_tokens})"
             elif limit and result.prompt_tokens + result.completion_tokens > limit:
                 stopped[i] = (f"assistant turn {turn} would make the conversation "

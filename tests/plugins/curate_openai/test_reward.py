@@ -213,8 +213,9 @@ def test_vllm_score_sends_query_and_document():
 
 
 def test_vllm_token_level_pooling_output_is_read_at_the_last_token():
-    with FaultServer(models=["rm"], scorer=lambda route, body: {
-            "object": "list", "model": "rm", "data": [{"index": 0, "object": "pooling", "data": [[0.1], [0.2], [0.7]]}]}) as srv:
+    per_token = {"object": "list", "model": "rm",
+                 "data": [{"index": 0, "object": "pooling", "data": [[0.1], [0.2], [0.7]]}]}
+    with FaultServer(models=["rm"], scorer=lambda route, body: per_token) as srv:
         engine, _ = engine_for(VllmRewardEngine, srv, endpoint="pooling")
         [result] = engine.score([pair("x")])
     assert result.scores == {"reward": 0.7}
