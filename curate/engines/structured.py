@@ -46,6 +46,11 @@ def _json_loads(text: str) -> Any:
 def _candidates(text: str) -> list[Any]:
     """Plausible data structures in a model's text, most specific first."""
     found: list[Any] = []
+    # The whole answer first: JSON whose strings contain fenced code must not be read from the fence.
+    try:
+        found.append(_json_loads(text.strip()))
+    except json.JSONDecodeError:
+        pass
     blocks = [m.group(1) for m in _FENCE.finditer(text)] or [text]
     for block in blocks:
         block = block.strip()

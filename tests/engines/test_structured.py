@@ -55,3 +55,15 @@ def test_schema_passed_when_engine_supports_it():
     out = generate_structured(engine, [ChatRequest("a", [{"role": "user", "content": "list"}])], Topics)
     assert out[0][0].value.topics == ["x"]
     assert engine.history[0].json_schema["properties"]["topics"]["type"] == "array"
+
+
+def test_json_holding_fenced_code_is_read_whole():
+    from pydantic import BaseModel
+
+    from curate.engines.structured import parse_lenient
+
+    class Code(BaseModel):
+        code: str
+
+    text = '{"code": "```python\\nprint(1)\\n```"}'
+    assert parse_lenient(text, Code).code == "```python\nprint(1)\n```"

@@ -27,7 +27,9 @@ class SandboxResult:
     ``*_truncated`` flags. ``stdout``/``stderr`` are decoded as UTF-8 (invalid bytes replaced)
     and hold at most the output limit. ``tier`` says which isolation ran (``bubblewrap``,
     ``unshare`` or ``rlimits``; see docs/plugins/sandbox.md). ``max_rss_mb`` is the largest
-    resident size of any process of the run, from the kernel's accounting (0 when unknown).
+    resident size of any process of the run, from the kernel's accounting (0 when unknown). It is
+    an upper bound: the first process is forked from the caller, and the kernel counts the
+    caller's resident pages until it execs, so a large caller (a model loaded) inflates it.
     """
 
     stdout: str

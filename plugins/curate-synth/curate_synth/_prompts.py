@@ -132,6 +132,12 @@ class PromptMix(SynthGenerator):
         index = sorted(reasons)
         return parents[index].with_columns(pl.Series(REASON, [reasons[i] for i in index], dtype=pl.Utf8))
 
+    @staticmethod
+    def output(kept: pl.DataFrame, *removed: pl.DataFrame | None) -> curate.StageOutput:
+        """The stage's output: the kept rows, and every frame of removed rows appended."""
+        frames = [r for r in removed if r is not None and r.height]
+        return curate.StageOutput(kept, pl.concat(frames, how="diagonal_relaxed") if frames else None)
+
     def revise(self, firsts: list[dict[str, Any]], template: str, model: type[BaseModel], field: str,
                variables: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The revision pass over rows holding their first version in ``prompt``: returns

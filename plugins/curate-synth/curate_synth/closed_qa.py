@@ -106,7 +106,7 @@ class ClosedQA(PromptMix):
         schema = {"id": pl.Utf8, "prompt": pl.Utf8, "instruction": pl.Utf8, "document": pl.Utf8,
                   "document_id": pl.Utf8, "task": pl.Utf8, "prompt_generation": pl.Utf8}
         kept = self.expand(df, rows, schema, drop=tuple(self.dropped_columns()))
-        return curate.StageOutput(kept, self.removed(df, failed))
+        return self.output(kept, self.removed(df, failed))
 
     def _kinds(self, row_id: str) -> list[str]:
         types, n = self.params.instruction_types, self.params.instructions_per_document

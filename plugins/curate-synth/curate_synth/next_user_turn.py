@@ -85,7 +85,7 @@ class NextUserTurn(PromptMix):
         self.report_diversity([row["messages"][-1]["content"] for row in rows])
         schema = {"id": pl.Utf8, "messages": curate.MESSAGES, "task": pl.Utf8, "prompt_generation": pl.Utf8}
         kept = self.expand(df, rows, schema, drop=STALE)
-        return curate.StageOutput(kept, self.removed(df, failed))
+        return self.output(kept, self.removed(df, failed))
 
 
 def _unusable(conv: list[dict[str, str]] | None) -> str | None:

@@ -71,9 +71,5 @@ class OpenQA(PromptMix):
         self.report_diversity([row["prompt"] for row in revised])
         schema = {"id": pl.Utf8, "prompt": pl.Utf8, **({"prompt_original": pl.Utf8} if p.keep == "both" else {}),
                   "task": pl.Utf8, "prompt_generation": pl.Utf8}
-        kept = self.expand(df, revised, schema)
-        removed = [self.removed(df, failed)]
-        if rejected:
-            removed.append(self.expand(df, rejected, {"id": pl.Utf8, "prompt": pl.Utf8, REASON: pl.Utf8}))
-        removed = [r for r in removed if r is not None]
-        return curate.StageOutput(kept, pl.concat(removed, how="diagonal_relaxed") if removed else None)
+        return self.output(self.expand(df, revised, schema), self.removed(df, failed),
+                           self.expand(df, rejected, {"id": pl.Utf8, "prompt": pl.Utf8, REASON: pl.Utf8}))

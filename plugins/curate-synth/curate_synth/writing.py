@@ -99,12 +99,9 @@ class Writing(PromptMix):
         self.report_diversity([row["prompt"] for row in revised])
         schema = {"id": pl.Utf8, "prompt": pl.Utf8, **({"prompt_original": pl.Utf8} if p.keep == "both" else {}),
                   "text_type": pl.Utf8, "task": pl.Utf8, "prompt_generation": pl.Utf8}
-        kept = self.expand(df, revised, schema)
-        removed = [r for r in (self.removed(df, failed),) if r is not None]
-        if rejected:
-            removed.append(self.expand(df, rejected, {"id": pl.Utf8, "prompt": pl.Utf8, "text_type": pl.Utf8,
-                                                      REASON: pl.Utf8}))
-        return curate.StageOutput(kept, pl.concat(removed, how="diagonal_relaxed") if removed else None)
+        rejected_schema = {"id": pl.Utf8, "prompt": pl.Utf8, "text_type": pl.Utf8, REASON: pl.Utf8}
+        return self.output(self.expand(df, revised, schema), self.removed(df, failed),
+                           self.expand(df, rejected, rejected_schema))
 
     def _text_types(self, row_id: str) -> list[str]:
         types = self.params.text_types
