@@ -45,13 +45,14 @@ REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "nemotron4-prompts.yaml"
 MODEL = "bench-model"
 ARRAY_ITEMS = 10  # items in every list the server answers (stages take what they asked for)
+REFERENCE_REQUESTS = 5000  # size of the bare-engine wave measured after each run
 
 
 # --- sizing ------------------------------------------------------------------------------------
 
 def plan(scale: float, documents: Path) -> tuple[dict[str, Any], int]:
     """Overrides that size the recipe, and the requests they should cost (no failures, no re-asks)."""
-    domains = max(2, round(20 * scale))
+    domains = max(2, round(26 * scale))
     topics, subtopics = domains * 10, domains * 10 * 5
     open_qa = round(4000 * scale)
     writing = round(4000 * scale)
@@ -68,12 +69,12 @@ def plan(scale: float, documents: Path) -> tuple[dict[str, Any], int]:
         "stages.two-turn-questions.with.limit": two_turn,
     }
     requests = (domains + topics                              # topics, subtopics
-                + min(subtopics, math.ceil(open_qa / 4)) + open_qa  # questions, revisions
+                + min(subtopics, math.ceil(open_qa / 4)) + open_qa  # questions (4 per topic), revisions
                 + 2 * writing                                   # tasks (1 per topic x type), revisions
                 + docs                                          # closed Q&A instructions
                 + 4 + 40 + 40 * 3                               # math: keywords, screen, problems
                 + 3 + 30 + 30 * 3                               # python
-                + 4 * two_turn)                                 # questions, revisions, answers, next turns
+                + 4 * min(subtopics, two_turn))                 # questions, revisions, answers, next turns
     return overrides, requests
 
 
@@ -135,14 +136,32 @@ def run_size(scale: float, latency: float, in_flight: int) -> dict[str, Any]:
             result = curate.run(RECIPE, run_dir=tmp_path / "run", overrides=overrides, engines={"default": engine})
             wall = time.perf_counter() - t0
             stats = server.stats()
+            reference = bare_engine(server.base_url, min(stats["chat_requests"], REFERENCE_REQUESTS), in_flight)
     rows = result.outputs["prompts"].height
     stages = {sid: {"seconds": st.seconds, "rows_out": st.rows_out, "requests": st.counters.get("requests_sent", 0),
                     "kind": "dedup" if st.component.startswith("dedup.") else
                     ("write" if st.component.startswith("write.") else "other")}
               for sid, st in result.stats.items()}
     return {"scale": scale, "wall": wall, "requests": stats["chat_requests"], "expected_requests": expected,
+            "reference": reference,
             "max_in_flight": stats["max_in_flight"], "waves": engine.waves, "stages": stages, "rows": rows,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def bare_engine(base_url: str, n: int, in_flight: int) -> tuple[int, float]:
+    """The same client with nothing around it: one wave of ``n`` structured requests (no recipe,
+    no cache, no parsing) against the same server. What this machine lets any recipe reach."""
+    from curate import ChatRequest, SamplingParams
+    from curate_openai import OpenAIEngine
+
+    schema = {"type": "object", "properties": {"items": {"type": "array", "items": {"type": "string"}}},
+              "required": ["items"]}
+    engine = OpenAIEngine(model=MODEL, base_url=base_url, api_key_env=None, max_in_flight=in_flight)
+    requests = [ChatRequest(f"ref-{i}", [{"role": "user", "content": f"List ten things about subject {i}."}],
+                            SamplingParams(max_tokens=512), schema) for i in range(n)]
+    t0 = time.perf_counter()
+    engine.generate(requests)
+    return n, time.perf_counter() - t0
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -163,6 +182,10 @@ def report(r: dict[str, Any], latency: float, in_flight: int) -> None:
     gen_wall = wall - dedup - write
     print(f"  request-making part only (wall minus dedup and write stages): ratio {critical / gen_wall:.3f} "
           f"(critical path) / {simple / gen_wall:.3f} (overlapped)")
+    n_ref, ref_seconds = r["reference"]
+    ref_ratio = math.ceil(n_ref / in_flight) * latency / ref_seconds
+    print(f"  side by side: the bare openai engine, one wave of {n_ref} structured requests: ratio {ref_ratio:.3f}; "
+          f"the request-making part reaches {critical / gen_wall / ref_ratio:.2f} of that")
     print("  where the wall time goes:")
     rows = [("waves at their ideal (the critical path)", critical),
             ("engine time beyond each wave's ideal (client overhead, stragglers)", in_engine - critical),
@@ -172,7 +195,8 @@ def report(r: dict[str, Any], latency: float, in_flight: int) -> None:
             ("outside stages (plan, engine start, boundaries, run.json)", wall - stage_total)]
     for label, seconds in rows:
         print(f"    {label:72} {seconds:7.2f} s  {seconds / wall:6.1%}")
-    print("  per stage: " + ", ".join(f"{sid} {s['seconds']:.1f}s" for sid, s in r["stages"].items()))
+    print("  per stage (seconds, requests): " + ", ".join(
+        f"{sid} {s['seconds']:.1f}" + (f"/{s['requests']}" if s["requests"] else "") for sid, s in r["stages"].items()))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,3 +30,15 @@ def test_every_registered_component_is_documented():
     reg = registry()
     missing = [name for name in reg.names() if name != "scripted" and f"`{name}`" not in text]
     assert not missing, f"components without docs: {missing}"
+
+
+def test_the_readme_prompt_set_recipe_validates(tmp_path):
+    import curate
+    from curate.runner.plan import build_plan
+
+    readme = (DOCS.parent / "README.md").read_text()
+    section = readme.split("## Recipes are graphs", 1)[1]
+    yaml_text = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    (tmp_path / "r.yaml").write_text(yaml_text)
+    plan = build_plan(curate.load_recipe(tmp_path / "r.yaml"), registry(), tmp_path / "run")
+    assert plan.stage("prompts").inputs == ["open-qa", "writing", "math"]

@@ -185,11 +185,16 @@ def shingle_hashes(texts: pl.Series, kind: Literal["word", "char"], n: int
     counts = np.where(n_units > 0, np.maximum(n_units - n + 1, 1), 0)
     doc = np.repeat(docs, counts)
     first = _segments(unit_off, counts)
-    last = np.minimum(first + (n - 1), (unit_off + n_units - 1)[doc])
-    s, e = unit_s[first], unit_e[last]
-    h = prefix[e] - prefix[s]
-    h *= pos[e - 1]
-    h ^= (e - s).astype(U64) * _LEN_MIX
+    last = np.minimum(first + (n - 1), np.take(unit_off + n_units - 1, doc))
+    s, e = np.take(unit_s, first), np.take(unit_e, last)  # (np.take: faster than indexing)
+    h = np.take(prefix, e)
+    h -= np.take(prefix, s)
+    scratch = e - 1
+    h *= np.take(pos, scratch)
+    np.subtract(e, s, out=scratch)  # the length in bytes
+    length = scratch.view(U64)
+    length *= _LEN_MIX
+    h ^= length
     return lens, doc, fmix64(h)
 
 
