@@ -120,6 +120,8 @@ def recording_engine(inner: Any) -> Any:
 
 
 def run_size(scale: float, latency: float, in_flight: int) -> dict[str, Any]:
+    import polars as pl
+
     import curate
     from curate.testing.fault_server import FaultServerProcess
     from curate_openai import OpenAIEngine
@@ -137,13 +139,15 @@ def run_size(scale: float, latency: float, in_flight: int) -> dict[str, Any]:
             wall = time.perf_counter() - t0
             stats = server.stats()
             reference = bare_engine(server.base_url, min(stats["chat_requests"], REFERENCE_REQUESTS), in_flight)
+        # What the local executor holds: every stage's output frame (later stages may read any).
+        held = sum(pl.read_parquet(f).estimated_size() for f in (tmp_path / "run" / "stages").glob("*/output.parquet"))
     rows = result.outputs["prompts"].height
     stages = {sid: {"seconds": st.seconds, "rows_out": st.rows_out, "requests": st.counters.get("requests_sent", 0),
                     "kind": "dedup" if st.component.startswith("dedup.") else
                     ("write" if st.component.startswith("write.") else "other")}
               for sid, st in result.stats.items()}
     return {"scale": scale, "wall": wall, "requests": stats["chat_requests"], "expected_requests": expected,
-            "reference": reference,
+            "reference": reference, "held_mb": held / 2**20,
             "max_in_flight": stats["max_in_flight"], "waves": engine.waves, "stages": stages, "rows": rows,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -188,7 +192,7 @@ def report(r: dict[str, Any], latency: float, in_flight: int) -> None:
           f"the request-making part reaches {critical / gen_wall / ref_ratio:.2f} of that")
     print("  where the wall time goes:")
     rows = [("waves at their ideal (the critical path)", critical),
-            ("engine time beyond each wave's ideal (client overhead, stragglers)", in_engine - critical),
+            ("engine calls beyond each wave's ideal (client CPU, cache writes, tails)", in_engine - critical),
             ("stage work outside the engine, dedup and writers excluded", stage_total - in_engine - dedup - write),
             ("dedup stages (exact, MinHash, semantic: CPU, no requests)", dedup),
             ("writers (JSONL, HF dataset)", write),
@@ -228,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(results) > 1:
         print("\nmemory (peak RSS of a fresh process per size):")
         for r in sorted(results, key=lambda r: r["rows"]):
-            print(f"  {r['requests']:6d} requests, {r['rows']:6d} prompts: {r['peak_rss_mb']:7.0f} MiB")
+            print(f"  {r['requests']:6d} requests, {r['rows']:6d} prompts: {r['peak_rss_mb']:7.0f} MiB "
+                  f"(stage outputs held in memory: {r['held_mb']:.0f} MiB)")
         small, big = sorted(results, key=lambda r: r["rows"])[::len(results) - 1]
         if big["rows"] > small["rows"]:
             per_row = (big["peak_rss_mb"] - small["peak_rss_mb"]) * 1024 / (big["rows"] - small["rows"])

@@ -337,10 +337,12 @@ class MinHashLSH:
         return list(zip(bounds[:-1], bounds[1:]))
 
     def _each_chunk(self, texts: pl.Series, work: Callable[[int, int], T]) -> Iterator[T]:
-        """``work(start, end)`` over chunks of about ``CHUNK_CHARS`` bytes of text, on a pool of
-        threads (see ``workers``); results in order."""
-        raw = texts.str.len_bytes().fill_null(0).to_numpy()
-        spans = self.chunks(raw + 1, CHUNK_CHARS)
+        """``work(start, end)`` over chunks of at most about ``CHUNK_CHARS`` bytes of text (smaller
+        when there is little text, so that every thread gets several), on a pool of threads (see
+        ``workers``); results in order."""
+        raw = texts.str.len_bytes().fill_null(0).to_numpy() + 1
+        budget = min(CHUNK_CHARS, max(CHUNK_CHARS // 16, int(raw.sum()) // (4 * self.workers)))
+        spans = self.chunks(raw, budget)
         with ThreadPoolExecutor(self.workers) if self.workers > 1 and len(spans) > 1 else _Serial() as pool:
             yield from pool.map(lambda span: work(*span), spans)
 

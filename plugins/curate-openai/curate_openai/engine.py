@@ -16,7 +16,9 @@ from pydantic import Field, field_validator, model_validator
 from curate import ChatEngine, ChatRequest, ChatResult, EngineError, EngineParams, OnResult
 from curate_openai import wire
 from curate_openai.loop import run_sync
-from curate_openai.retry import MAX_RETRY_AFTER, Backoff, is_retryable, retry_after_seconds
+from curate_openai.pool import describe as _describe
+from curate_openai.retry import Backoff, is_retryable, retry_after_seconds
+from curate_openai.pool import post_retrying, run_pool
 
 log = logging.getLogger("curate.openai")
 
@@ -238,81 +240,38 @@ class OpenAIEngine(ChatEngine):
         p = self.params
         url = f"{p.base_url}/chat/completions"
         proxy = _env_proxy(url)
-        results: list[ChatResult | None] = [None] * len(requests)
-        todo = iter(range(len(requests)))  # shared by the workers; the loop is single-threaded
-
         async with self._session(p.timeout, p.max_in_flight) as session:
-            async def worker() -> None:
-                for i in todo:
-                    result = await self._complete(session, url, proxy, requests[i])
-                    results[i] = result
-                    if on_result is not None:
-                        on_result(result)
-
-            workers = [asyncio.ensure_future(worker()) for _ in range(min(p.max_in_flight, len(requests)))]
-            try:
-                done, pending = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
-            except BaseException:  # cancelled (Ctrl-C): abandon the requests in flight
-                await _cancel(workers)
-                raise
-            if pending:  # a worker raised (on_result did): stop the others
-                await _cancel(list(pending))
-            for w in done:
-                w.result()
-        return results  # type: ignore[return-value]
+            return await run_pool(len(requests), p.max_in_flight,
+                                  lambda i: self._complete(session, url, proxy, requests[i]), on_result)
 
     async def _complete(self, session: Any, url: str, proxy: str | None, req: ChatRequest) -> ChatResult:
         """One request, with retries; never raises for a failed request."""
-        import aiohttp
-
         p = self.params
         try:
             body = wire.dumps(wire.request_body(req, p.model, max_tokens_field=p.max_tokens_field,
                                                 extra_body=p.extra_body))
         except (TypeError, ValueError) as exc:
             return self._failed(req, f"cannot encode the request as JSON: {exc}", 0)
-        backoff = Backoff(p.backoff_base, p.backoff_max)
-        reason = ""
-        for attempt in range(1, p.max_attempts + 1):
-            retry_after = None
+
+        def on_ok(raw: bytes, attempt: int) -> ChatResult | str:
             try:
-                async with session.post(url, data=body, proxy=proxy) as resp:
-                    raw = await resp.read()
-                    status = resp.status
-                    if status == 200:
-                        try:
-                            data = wire.loads(raw)
-                        except ValueError:
-                            reason = f"HTTP 200 with a body that is not JSON: {wire.body_reason(raw)}"
-                        else:
-                            result = wire.parse_result(req.id, data)
-                            if result.error:
-                                return self._failed(req, result.error, attempt)
-                            return result
-                    else:
-                        reason = f"HTTP {status}: {wire.body_reason(raw)}"
-                        if not is_retryable(status):
-                            if status == 404 and not p.base_url.endswith("/v1"):
-                                reason += " (is base_url missing /v1?)"
-                            return self._failed(req, reason, attempt)
-                        retry_after = retry_after_seconds(resp.headers)
-                        if retry_after is not None and retry_after > MAX_RETRY_AFTER:
-                            reason += f"; the server asks to retry after {retry_after:.0f} s, over the " \
-                                      f"{MAX_RETRY_AFTER:.0f} s limit"
-                            return self._failed(req, reason, attempt)
-            except (asyncio.TimeoutError, TimeoutError):
-                reason = f"no response within {p.timeout:g} s (timeout)"
-            except aiohttp.ClientError as exc:
-                reason = f"connection error: {_describe(exc)}"
-            except Exception as exc:  # noqa: BLE001 - a bug or odd reply fails this request only
-                return self._failed(req, f"unexpected error: {_describe(exc)}", attempt)
-            if attempt < p.max_attempts:
-                delay = backoff.delay(attempt, retry_after)
-                self.retries += 1
-                log.debug("request %s: %s; retry %d/%d in %.2f s", req.id, self._redact(reason), attempt,
-                          p.max_attempts - 1, delay)
-                await self._sleep(delay)
-        return self._failed(req, reason, p.max_attempts)
+                data = wire.loads(raw)
+            except ValueError:
+                return f"HTTP 200 with a body that is not JSON: {wire.body_reason(raw)}"
+            result = wire.parse_result(req.id, data)
+            return self._failed(req, result.error, attempt) if result.error else result
+
+        return await post_retrying(
+            session, url, proxy, body, params=p, on_ok=on_ok, fail=lambda reason, n: self._failed(req, reason, n),
+            on_retry=lambda reason, attempt, delay: self._retry(req.id, reason, attempt, delay),
+            body_reason=wire.body_reason,
+            not_found_hint="" if p.base_url.endswith("/v1") else "is base_url missing /v1?")
+
+    async def _retry(self, request_id: str, reason: str, attempt: int, delay: float) -> None:
+        self.retries += 1
+        log.debug("%s request %s: %s; retry %d/%d in %.2f s", self.name, request_id, self._redact(reason), attempt,
+                  self.params.max_attempts - 1, delay)
+        await self._sleep(delay)
 
     def _failed(self, req: ChatRequest, reason: str, attempts: int) -> ChatResult:
         self.failures += 1
@@ -320,19 +279,8 @@ class OpenAIEngine(ChatEngine):
         return ChatResult(req.id, error=self._redact(reason + tail))
 
 
-async def _cancel(tasks: list[asyncio.Future[Any]]) -> None:
-    for t in tasks:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
 def _connect_reason(exc: Any) -> str:
     os_error = getattr(exc, "os_error", None)
     if isinstance(os_error, ConnectionRefusedError):
         return "connection refused"
     return _describe(os_error or exc)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

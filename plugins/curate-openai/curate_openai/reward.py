@@ -27,9 +27,9 @@ from pydantic import Field, field_validator, model_validator
 
 from curate import EngineError, EngineParams, OnScore, ScoreEngine, ScoreRequest, ScoreResult
 from curate_openai import wire
-from curate_openai.engine import OpenAIEngine, OpenAIParams, _cancel, _describe, _env_proxy
+from curate_openai.engine import OpenAIEngine, OpenAIParams, _env_proxy
 from curate_openai.loop import run_sync
-from curate_openai.retry import MAX_RETRY_AFTER, Backoff, is_retryable, retry_after_seconds
+from curate_openai.pool import post_retrying, run_pool
 
 log = logging.getLogger("curate.openai.reward")
 
@@ -135,67 +135,27 @@ class _RewardServer(ScoreEngine):
         p = self.params
         url = self.url()
         proxy = _env_proxy(url)
-        results: list[ScoreResult | None] = [None] * len(requests)
-        todo = iter(range(len(requests)))  # shared by the workers; the loop is single-threaded
-
         async with self._http._session(p.timeout, p.max_in_flight) as session:
-            async def worker() -> None:
-                for i in todo:
-                    results[i] = await self._score_one(session, url, proxy, requests[i])
-                    if on_result is not None:
-                        on_result(results[i])  # type: ignore[arg-type]
-
-            workers = [asyncio.ensure_future(worker()) for _ in range(min(p.max_in_flight, len(requests)))]
-            try:
-                done, pending = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
-            except BaseException:  # cancelled (Ctrl-C): abandon the requests in flight
-                await _cancel(workers)
-                raise
-            if pending:  # a worker raised (on_result did): stop the others
-                await _cancel(list(pending))
-            for w in done:
-                w.result()
-        return results  # type: ignore[return-value]
+            return await run_pool(len(requests), p.max_in_flight,
+                                  lambda i: self._score_one(session, url, proxy, requests[i]), on_result)
 
     async def _score_one(self, session: Any, url: str, proxy: str | None, req: ScoreRequest) -> ScoreResult:
         """One pair, with the openai engine's retry rules; never raises for a failed request."""
-        import aiohttp
-
         p = self.params
         try:
             body = wire.dumps({**self.body(req), **p.extra_body})
         except (TypeError, ValueError) as exc:
             return self._failed(req, f"cannot encode the request as JSON: {exc}", 0)
-        backoff = Backoff(p.backoff_base, p.backoff_max)
-        reason = ""
-        for attempt in range(1, p.max_attempts + 1):
-            retry_after = None
-            try:
-                async with session.post(url, data=body, proxy=proxy) as resp:
-                    raw = await resp.read()
-                    status = resp.status
-                    if status == 200:
-                        return self._parsed(req, raw, attempt)
-                    reason = f"HTTP {status}: {wire.body_reason(raw)}"
-                    if not is_retryable(status):
-                        return self._failed(req, reason, attempt)
-                    retry_after = retry_after_seconds(resp.headers)
-                    if retry_after is not None and retry_after > MAX_RETRY_AFTER:
-                        return self._failed(req, f"{reason}; the server asks to retry after {retry_after:.0f} s, "
-                                                 f"over the {MAX_RETRY_AFTER:.0f} s limit", attempt)
-            except (asyncio.TimeoutError, TimeoutError):
-                reason = f"no response within {p.timeout:g} s (timeout)"
-            except aiohttp.ClientError as exc:
-                reason = f"connection error: {_describe(exc)}"
-            except Exception as exc:  # noqa: BLE001 - a bug or odd reply fails this request only
-                return self._failed(req, f"unexpected error: {_describe(exc)}", attempt)
-            if attempt < p.max_attempts:
-                delay = backoff.delay(attempt, retry_after)
-                self.retries += 1
-                log.debug("%s request %s: %s; retry %d/%d in %.2f s", self.name, req.id, self._http._redact(reason),
-                          attempt, p.max_attempts - 1, delay)
-                await self._sleep(delay)
-        return self._failed(req, reason, p.max_attempts)
+        return await post_retrying(
+            session, url, proxy, body, params=p, on_ok=lambda raw, attempt: self._parsed(req, raw, attempt),
+            fail=lambda reason, n: self._failed(req, reason, n), on_retry=lambda reason, attempt, delay: self._retry(
+                req.id, reason, attempt, delay), body_reason=wire.body_reason)
+
+    async def _retry(self, request_id: str, reason: str, attempt: int, delay: float) -> None:
+        self.retries += 1
+        log.debug("%s request %s: %s; retry %d/%d in %.2f s", self.name, request_id, self._http._redact(reason),
+                  attempt, self.params.max_attempts - 1, delay)
+        await self._sleep(delay)
 
     def _parsed(self, req: ScoreRequest, raw: bytes, attempt: int) -> ScoreResult:
         try:

@@ -11,17 +11,18 @@ from __future__ import annotations
 import re
 
 import polars as pl
+
 import curate
 from curate_synth._prompts import BoundsParams, MixParams, PromptMix, text_model
 
 #: Columns describing the answered turn that no longer describe the row once a turn is added.
 STALE = ("prompt", "response", "finish_reason", "prompt_id", "response_index", "generation")
 
-_ROLE_LABEL = re.compile(r"^\s*(?:\*\*)?(?:user|human|me)\s*(?:\*\*)?\s*:\s*(?:\*\*)?\s*", re.IGNORECASE)
+_ROLE_LABEL = re.compile(r"^\s*(?:\*\*)?(?:user|human)\s*(?:\*\*)?\s*:\s*(?:\*\*)?\s*", re.IGNORECASE)
 
 
 class NextTurnParams(MixParams, BoundsParams):
-    pass
+    """``limit`` (how many two-turn prompts) and ``max_item_chars`` (the new turn's length bound)."""
 
 
 class NextUserTurn(PromptMix):

@@ -263,7 +263,8 @@ def test_prepared_batches_give_what_the_whole_frame_gives(params):
     its own stage instance), then find_duplicates over all of them, equals the whole frame at once."""
     texts = _corpus(150) + [None, "", "!!!"]
     random.Random(3).shuffle(texts)
-    df = pl.DataFrame({"id": [str(i) for i in range(len(texts))], "text": texts}, schema={"id": pl.Utf8, "text": pl.Utf8})
+    df = pl.DataFrame({"id": [str(i) for i in range(len(texts))], "text": texts},
+                      schema={"id": pl.Utf8, "text": pl.Utf8})
     params = {"column": "text", **params}
     whole = MinHashDedup(params).find_duplicates(df)
     assert whole["duplicate_of"].is_not_null().sum() > 10
