@@ -7,7 +7,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 import curate
-from curate import ChatRequest, ChatResult, Completion, EngineError, OnResult
+from curate_transformers._loading import load
+from curate import ChatRequest, ChatResult, Completion, OnResult
 
 
 class TransformersParams(curate.EngineParams):
@@ -42,24 +43,12 @@ class TransformersEngine(curate.ChatEngine):
     def start(self) -> None:
         if self._model is not None:
             return
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         p = self.params
-        device = p.device if p.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = {"auto": torch.bfloat16 if device.startswith("cuda") else torch.float32, "float32": torch.float32,
-                 "bfloat16": torch.bfloat16, "float16": torch.float16}[p.dtype]
-        try:
-            tok = AutoTokenizer.from_pretrained(p.model, trust_remote_code=p.trust_remote_code)
-            model = AutoModelForCausalLM.from_pretrained(p.model, dtype=dtype, trust_remote_code=p.trust_remote_code)
-        except (OSError, ValueError) as exc:
-            raise EngineError(f"transformers could not load model {p.model!r}: {exc}") from None
-        if not getattr(tok, "chat_template", None):
-            raise EngineError(f"the tokenizer of {p.model!r} has no chat template; use an instruct/chat model")
+        tok, model, device = load("AutoModelForCausalLM", p, "engine transformers")
         tok.padding_side = "left"  # decoder-only models generate after the prompt: pad on the left
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
-        self._device, self._tokenizer, self._model = device, tok, model.to(device).eval()
+        self._device, self._tokenizer, self._model = device, tok, model
         self._max_len = p.max_model_len or getattr(model.config, "max_position_embeddings", None) or 2048
 
     def close(self) -> None:

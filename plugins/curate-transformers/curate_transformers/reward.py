@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 import curate
+from curate_transformers._loading import load
 from curate import EngineError, OnScore, ScoreRequest, ScoreResult
 
 
@@ -57,23 +58,9 @@ class TransformersRewardEngine(curate.ScoreEngine):
     def start(self) -> None:
         if self._model is not None:
             return
-        import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
         p = self.params
-        device = p.device if p.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = {"auto": torch.bfloat16 if device.startswith("cuda") else torch.float32, "float32": torch.float32,
-                 "bfloat16": torch.bfloat16, "float16": torch.float16}[p.dtype]
         where = f"engine transformers-reward ({p.model})"
-        try:
-            tok = AutoTokenizer.from_pretrained(p.model, trust_remote_code=p.trust_remote_code)
-            model = AutoModelForSequenceClassification.from_pretrained(
-                p.model, dtype=dtype, trust_remote_code=p.trust_remote_code)
-        except (OSError, ValueError) as exc:
-            raise EngineError(f"{where}: transformers could not load the model: {exc}") from None
-        if not getattr(tok, "chat_template", None):
-            raise EngineError(f"{where}: the tokenizer has no chat template, so a conversation cannot be "
-                              "scored the way the model was trained; use a chat reward model")
+        tok, model, device = load("AutoModelForSequenceClassification", p, where)
         self._names = self._attribute_names(model.config, where)
         self.attributes = tuple(self._names)  # type: ignore[misc]
         # The head reads the last token that is not padding (GenericForSequenceClassification), so
@@ -87,7 +74,7 @@ class TransformersRewardEngine(curate.ScoreEngine):
                                   "so pairs cannot be batched")
             text_config.pad_token_id = pad
         self._pad = int(pad)
-        self._device, self._tokenizer, self._model = device, tok, model.to(device).eval()
+        self._device, self._tokenizer, self._model = device, tok, model
         self._max_len = p.max_model_len or getattr(text_config, "max_position_embeddings", None) or 2048
 
     def _attribute_names(self, config: Any, where: str) -> list[str]:

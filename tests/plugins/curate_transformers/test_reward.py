@@ -125,5 +125,5 @@ def test_too_long_pair_fails_alone(scalar):
 
 
 def test_missing_model_is_a_start_error(tmp_path):
-    with pytest.raises(EngineError, match="could not load the model"):
+    with pytest.raises(EngineError, match="could not load model"):
         TransformersRewardEngine(model=str(tmp_path / "nope")).start()
