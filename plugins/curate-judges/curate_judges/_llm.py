@@ -84,3 +84,14 @@ def quoted(text: str | None) -> str:
     if len(text) > MAX_QUOTED:
         text = text[:MAX_QUOTED] + "..."
     return repr(text)
+
+
+def stage_template(stage: curate.Component, default: str, variables: set[str] | frozenset[str]) -> curate.Template:
+    """The template a judging stage uses: its ``template`` param (inline or ``file:``) or the
+    package's ``templates/<default>``, checked against the variables the stage supplies."""
+    from pathlib import Path
+
+    base_dir = stage.ctx.recipe_dir if stage.ctx is not None else Path.cwd()
+    template = curate.load_template(stage.params.template, curate.package_template("curate_judges", default),
+                                    base_dir=base_dir, where=stage.where)
+    return template.check(variables, where=stage.where)

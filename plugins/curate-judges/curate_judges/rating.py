@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
@@ -127,10 +126,7 @@ class RatingJudge(curate.Judge):
     # --- template --------------------------------------------------------------------------
     def template(self) -> curate.Template:
         """The judge template this stage uses, checked against the variables it supplies."""
-        default = curate.package_template("curate_judges", "rating.j2")
-        base_dir = self.ctx.recipe_dir if self.ctx is not None else Path.cwd()
-        template = curate.load_template(self.params.template, default, base_dir=base_dir, where=self.where)
-        return template.check(TEMPLATE_VARIABLES, where=self.where)
+        return _llm.stage_template(self, "rating.j2", TEMPLATE_VARIABLES)
 
     def cache_key(self) -> dict[str, Any]:
         return {"template_sha": self.template().sha}

@@ -17,6 +17,7 @@ import polars as pl
 from pydantic import Field, field_validator
 
 import curate
+from curate_judges import _llm
 
 #: Aspects and what each means, shown to the model. A recipe may pass its own.
 DEFAULT_ASPECTS = {
@@ -63,9 +64,7 @@ class RMBoost(curate.Generator):
         return {"template": self._template().sha}
 
     def _template(self) -> curate.Template:
-        default = curate.package_template("curate_judges", "rmboost.j2")
-        template = curate.load_template(self.params.template, default, base_dir=self.ctx.recipe_dir, where=self.where)
-        return template.check(VARIABLES, where=self.where)
+        return _llm.stage_template(self, "rmboost.j2", VARIABLES)
 
     def _draw(self, row_id: str) -> tuple[str, str]:
         # Seeded by row id, so a row's draw does not depend on batching or on the other rows.
