@@ -299,7 +299,7 @@ def jaccard_sets(values: np.ndarray, offsets: np.ndarray, left: np.ndarray, righ
 @dataclass
 class MinHashLSH:
     """One configured MinHash + LSH pass (see the module docstring), in the two parts of a
-    :class:`curate.Dedup`: :meth:`bands_of` per batch of texts, :meth:`find` over all rows."""
+    :class:`curate.Dedup`: :meth:`sketch` per batch of texts, :meth:`find` over all rows."""
 
     kind: Literal["word", "char"]
     ngram: int
