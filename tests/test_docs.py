@@ -42,3 +42,17 @@ def test_the_readme_prompt_set_recipe_validates(tmp_path):
     (tmp_path / "r.yaml").write_text(yaml_text)
     plan = build_plan(curate.load_recipe(tmp_path / "r.yaml"), registry(), tmp_path / "run")
     assert plan.stage("prompts").inputs == ["open-qa", "writing", "math"]
+
+
+def test_the_architecture_branching_example_validates(tmp_path):
+    import curate
+    from curate.runner.plan import build_plan
+
+    text = (DOCS / "architecture.md").read_text()
+    yaml_text = re.search(r"```yaml\n(name: preference-data.*?)```", text, re.S).group(1)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "prompts.jsonl").write_text('{"prompt": "hi"}\n')
+    (tmp_path / "r.yaml").write_text(yaml_text)
+    plan = build_plan(curate.load_recipe(tmp_path / "r.yaml"), registry(), tmp_path / "run")
+    assert plan.stage("prompts").inputs == ["seed-prompts", "open-qa", "math"]
+    assert plan.stage("pairs").inputs == ["judged"] and plan.stage("preference").inputs == ["pairs"]

@@ -68,7 +68,9 @@ def result_frame(ids: pl.Series, rows: np.ndarray, kept_row: np.ndarray, similar
 
 @contextmanager
 def scratch_dir(ctx: StageContext | None, name: str) -> Iterator[Path]:
-    """A folder for spill files: in the stage folder of the run when there is one, else temporary."""
+    """A folder for spill files: in the stage folder of the run when there is one (where
+    ``prepare_batch`` may have left files for this part too: all are deleted at the end), else
+    temporary."""
     if ctx is not None:
         path = Path(ctx.stage_dir) / name
         path.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -351,27 +352,40 @@ class MinHashLSH:
         """The numpy type and width of a document's sketch (see :meth:`sketch`)."""
         return (U64, self.bands) if self.verify else (np.uint32, self.num_perm)
 
-    def sketch(self, texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-        """``(sketches, empty)`` of raw ``texts`` (nulls allowed), one row per text: its
-        ``bands`` LSH band keys (uint64) when verifying (the similarity phase then reads the
-        shingle sets of candidate rows, made again from their text), else its full ``num_perm``
-        signature (uint32: band keys and similarity estimates both come from it). ``empty``
-        marks texts with nothing left after normalization (their sketch is meaningless). A text's
-        sketch depends on that text alone, so any split into batches gives the same."""
+    def sketch(self, texts: pl.Series, sets: Path | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(sketches, empty, counts)`` of raw ``texts`` (nulls allowed), one row per text: its
+        ``bands`` LSH band keys (uint64) when verifying, else its full ``num_perm`` signature
+        (uint32: band keys and similarity estimates both come from it). ``empty`` marks texts
+        with nothing left after normalization (their sketch is meaningless). A text's sketch
+        depends on that text alone, so any split into batches gives the same.
+
+        With ``sets`` (a file to write) and verification, each text's sorted unique shingle keys,
+        which the similarity phase reads, are written there too, in order, from the same
+        shingles; ``counts`` is then the number per text (else ``None``)."""
         dtype, width = self.sketch_dtype()
         out = np.empty((len(texts), width), dtype=dtype)
         empty = np.empty(len(texts), dtype=bool)
         a, b = (self.a[: self.used], self.b[: self.used]) if self.verify else (self.a, self.b)
+        keep = self.verify and sets is not None
+        counts = np.zeros(len(texts), dtype=np.int64) if keep else None
 
-        def work(s: int, e: int) -> None:
+        def work(s: int, e: int) -> np.ndarray | None:
             lens, doc, h = self.shingles(texts.slice(s, e - s))
             empty[s:e] = lens == 0
             sig = signatures(doc, h, e - s, a, b)
             out[s:e] = band_keys(sig, self.bands, self.rows) if self.verify else sig
+            if not keep:
+                return None
+            values, offsets = unique_sets(doc, h, e - s)
+            counts[s:e] = np.diff(offsets)
+            return values
 
-        for _ in self._each_chunk(texts, work):
-            pass
-        return out, empty
+        with sets.open("wb") if keep else nullcontext() as file:
+            for values in self._each_chunk(texts, work):
+                if values is not None:
+                    values.tofile(file)
+        return out, empty, counts
 
     # --- phase 4: candidate pairs -----------------------------------------------------------
     def candidates(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
@@ -455,11 +469,12 @@ class MinHashLSH:
 
     # --- phases 4-6, global: candidates, verification, clusters -----------------------------
     def find(self, sketches: np.ndarray, empty: np.ndarray, texts_of: Callable[[np.ndarray], pl.Series],
-             spill: Path) -> "MinHashResult":
-        """Duplicates among all rows, from their :meth:`sketch`. When verifying,
-        ``texts_of(rows)`` gives the raw texts of the rows in candidate pairs (ascending), whose
-        shingle sets are made again from them for the exact Jaccard (spilled under ``spill``).
-        Empty texts are never duplicates."""
+             spill: Path, sets_of: Callable[[np.ndarray], "_Sets | None"] | None = None) -> "MinHashResult":
+        """Duplicates among all rows, from their :meth:`sketch`. When verifying, the exact
+        Jaccard of candidate pairs needs the shingle sets of their rows (ascending):
+        ``sets_of(rows)`` reads them where :meth:`sketch` wrote them (see :func:`gather_sets`);
+        where it is not given or returns ``None``, they are made again from the raw texts
+        ``texts_of(rows)`` gives (spilled under ``spill``). Empty texts are never duplicates."""
         from curate_dedup._common import connected_components, pick_per_component
 
         n = len(sketches)
@@ -476,7 +491,9 @@ class MinHashLSH:
         n_candidates = len(left)
         if self.verify:
             need = np.unique(np.concatenate([left, right, *big]))
-            store = self.shingle_sets(texts_of(need), spill)
+            store = sets_of(need) if sets_of is not None else None
+            if store is None:
+                store = self.shingle_sets(texts_of(need), spill)
             at = np.full(n, -1, dtype=np.int64)
             at[need] = np.arange(len(need))
 
@@ -503,8 +520,18 @@ class MinHashLSH:
 
     def run(self, texts: pl.Series, spill: Path) -> "MinHashResult":
         """Both parts in one call: deduplicate raw ``texts`` (nulls allowed)."""
-        sketches, empty = self.sketch(texts)
-        return self.find(sketches, empty, lambda rows: texts.gather(rows), spill)
+        sets = spill / "minhash-prepared-sets.bin"
+        sketches, empty, counts = self.sketch(texts, sets)
+        try:
+            def sets_of(rows: np.ndarray) -> _Sets:
+                start = np.cumsum(counts) - counts
+                return gather_sets([sets], np.zeros(len(rows), np.int64), start[rows], counts[rows],
+                                   spill / "minhash-sets.bin")
+
+            return self.find(sketches, empty, lambda rows: texts.gather(rows), spill,
+                             sets_of if counts is not None else None)
+        finally:
+            sets.unlink(missing_ok=True)
 
 
 class _Serial:
@@ -519,6 +546,23 @@ class _Serial:
     @staticmethod
     def map(fn: Callable, items: list) -> Iterator:
         return map(fn, items)
+
+
+def gather_sets(files: list[Path], which: np.ndarray, start: np.ndarray, count: np.ndarray, out: Path) -> "_Sets":
+    """The shingle sets of some rows, read from files :meth:`MinHashLSH.sketch` wrote (row ``i``:
+    ``count[i]`` keys from position ``start[i]`` of ``files[which[i]]``), copied in order into
+    one file ``out``, memory-mapped (memory stays bounded)."""
+    arrays = [np.memmap(f, dtype=U64, mode="r") if f.stat().st_size else np.zeros(0, U64) for f in files]
+    store = _Sets(out, len(which))
+    try:
+        for s in range(0, len(which), 65_536):
+            w, st, ct = which[s:s + 65_536], start[s:s + 65_536], count[s:s + 65_536]
+            runs = np.flatnonzero(np.r_[True, w[1:] != w[:-1], True])  # rows of one file in a row
+            for a, b in zip(runs[:-1], runs[1:]):
+                store.append(s + a, arrays[w[a]][_segments(st[a:b], ct[a:b])], ct[a:b])
+    finally:
+        store.close()
+    return store
 
 
 class _Sets:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -15,6 +17,11 @@ from curate_dedup._common import result_frame, scratch_dir
 #: normalization. With ``verify``: its LSH band keys, ``Array(UInt64, bands)``; without: its
 #: MinHash signature, ``Array(UInt32, num_perm)``.
 SKETCH = "__minhash"
+#: With ``verify``, in a run: where ``prepare_batch`` wrote each row's shingle set (the exact
+#: Jaccard of candidate pairs reads it), ``Struct(file: String, start: Int64, len: UInt32)``: a
+#: file of the stage's ``minhash`` scratch folder, one per batch, deleted when the stage is done.
+#: Without it (no run, or the file is gone) the sets of candidate rows are made again from their text.
+SETS = "__minhash_sets"
 
 
 class MinHashParams(curate.Params):
@@ -91,13 +98,27 @@ class MinHashDedup(curate.Dedup):
         dtype, width = self.lsh().sketch_dtype()
         return pl.Array(pl.UInt64 if dtype == np.uint64 else pl.UInt32, width)
 
+    def scratch(self) -> Path:
+        """The stage's scratch folder for MinHash files (``find_duplicates`` empties it)."""
+        return Path(self.ctx.stage_dir) / "minhash"
+
     def prepare_batch(self, df: pl.DataFrame) -> pl.DataFrame:
-        """Row-local: shingles, signature (and LSH band keys) of each row, in ``__minhash``."""
-        sketches, empty = self.lsh().sketch(self.texts(df))
+        """Row-local: shingles, signature (and LSH band keys) of each row, in ``__minhash``; with
+        ``verify``, in a run, also the shingle sets, to a file of the stage (``__minhash_sets``)."""
+        lsh = self.lsh()
+        sets = None
+        if lsh.verify and self.ctx is not None:
+            self.scratch().mkdir(parents=True, exist_ok=True)
+            sets = self.scratch() / uuid.uuid4().hex[:12]  # (12 characters: stored inline by polars)
+        sketches, empty, counts = lsh.sketch(self.texts(df), sets)
         col = pl.Series(SKETCH, sketches, dtype=self.sketch_type())
         if empty.any():
             col = pl.select(pl.when(pl.lit(pl.Series(~empty))).then(pl.lit(col)).alias(SKETCH)).to_series()
-        return df.with_columns(col)
+        if counts is None:
+            return df.with_columns(col)
+        where = pl.DataFrame({"file": pl.Series([sets.name] * df.height, dtype=pl.String),
+                              "start": np.cumsum(counts) - counts, "len": counts.astype(np.uint32)})
+        return df.with_columns(col, where.to_struct(SETS))
 
     def find_duplicates(self, df: pl.DataFrame) -> pl.DataFrame:
         if SKETCH not in df.columns:  # called directly, not by the runner
@@ -112,8 +133,20 @@ class MinHashDedup(curate.Dedup):
         def texts_of(rows: np.ndarray) -> pl.Series:
             return self.texts(source.select(pl.all().gather(pl.Series(rows, dtype=pl.Int64))))
 
+        def sets_of(rows: np.ndarray):  # -> _minhash_core._Sets | None
+            from curate_dedup._minhash_core import gather_sets
+
+            where = df[SETS].gather(pl.Series(rows, dtype=pl.Int64)).struct.unnest()
+            names = where["file"].unique(maintain_order=True).to_list()
+            files = [spill / name for name in names]
+            if None in names or not all(f.is_file() for f in files):
+                return None  # prepared elsewhere, or read already: make the sets again
+            which = where["file"].replace_strict(names, list(range(len(names))), return_dtype=pl.Int64)
+            return gather_sets(files, which.to_numpy(), where["start"].to_numpy(),
+                               where["len"].cast(pl.Int64).to_numpy(), spill / "minhash-sets.bin")
+
         with scratch_dir(self.ctx, "minhash") as spill:
-            found = lsh.find(sketches, empty, texts_of, spill)
+            found = lsh.find(sketches, empty, texts_of, spill, sets_of if SETS in df.columns else None)
         if self.ctx is not None:
             self.ctx.count("empty_texts", int(found.empty.sum()))
             self.ctx.count("candidate_pairs", found.candidate_pairs)

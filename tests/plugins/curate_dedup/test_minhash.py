@@ -258,9 +258,12 @@ stages:
 
 @pytest.mark.parametrize("params", [{}, {"verify": False}, {"shingle": "char", "ngram": 7, "threshold": 0.7},
                                     {"threshold": 0.5, "verify": False}])
-def test_prepared_batches_give_what_the_whole_frame_gives(params):
+@pytest.mark.parametrize("in_a_run", [False, True])
+def test_prepared_batches_give_what_the_whole_frame_gives(params, in_a_run, tmp_path):
     """What a distributed executor relies on: prepare_batch over any split of the rows (each in
-    its own stage instance), then find_duplicates over all of them, equals the whole frame at once."""
+    its own stage instance), then find_duplicates over all of them, equals the whole frame at once.
+    In a run, with `verify`, prepare_batch also writes the shingle sets to the stage folder for
+    the exact Jaccard; without a run (or once they are gone) they are made again from the text."""
     texts = _corpus(150) + [None, "", "!!!"]
     random.Random(3).shuffle(texts)
     df = pl.DataFrame({"id": [str(i) for i in range(len(texts))], "text": texts},
@@ -268,15 +271,30 @@ def test_prepared_batches_give_what_the_whole_frame_gives(params):
     params = {"column": "text", **params}
     whole = MinHashDedup(params).find_duplicates(df)
     assert whole["duplicate_of"].is_not_null().sum() > 10
+    info = curate.StageInfo(stage_id="fuzzy", recipe_name="t", recipe_dir=tmp_path, run_dir=tmp_path,
+                            stage_dir=tmp_path / "stages" / "01-fuzzy")
+
+    def stage() -> MinHashDedup:
+        made = MinHashDedup(params)
+        if in_a_run:
+            made.setup(curate.StageContext(info))
+        return made
+
     batches = [df.slice(0, 61), df.slice(61, 0), df.slice(61, 100), df.slice(161, 1_000)]
-    prepared = pl.concat([MinHashDedup(params).prepare_batch(b) for b in batches], how="diagonal_relaxed")
+    prepared = pl.concat([stage().prepare_batch(b) for b in batches], how="diagonal_relaxed")
     sketch = prepared["__minhash"]
-    stage = MinHashDedup(params)
-    assert sketch.dtype == (pl.Array(pl.UInt64, stage.bands_rows()[0]) if stage.params.verify
-                            else pl.Array(pl.UInt32, stage.params.num_perm))
+    last = stage()
+    verify = last.params.verify
+    assert sketch.dtype == (pl.Array(pl.UInt64, last.bands_rows()[0]) if verify
+                            else pl.Array(pl.UInt32, last.params.num_perm))
     assert sketch.null_count() == 3  # the empty texts
-    assert stage.find_duplicates(prepared).equals(whole)
-    out = stage.process(prepared)
+    assert ("__minhash_sets" in prepared.columns) == (in_a_run and verify)
+    if in_a_run and verify:
+        assert len(list((info.stage_dir / "minhash").iterdir())) == len(batches)  # a file per batch
+    assert last.find_duplicates(prepared).equals(whole)
+    assert not (info.stage_dir / "minhash").exists()  # the stage's files are deleted when it is done
+    out = last.process(prepared)  # (the files are gone: the sets are made again)
+    assert out.removed["id"].to_list() == df.filter(whole["duplicate_of"].is_not_null())["id"].to_list()
     assert not [c for c in out.kept.columns + out.removed.columns if c.startswith("__")]
 
 
