@@ -17,7 +17,8 @@ result; a distributed executor runs batches in parallel), :meth:`MinHashLSH.sket
    computed, and the signature is the document's sketch without it.
 3. **Bands** (with verification): each band's ``rows`` signature values are folded into one
    64-bit key, and these ``bands`` keys are the document's sketch. (Without verification the
-   keys are folded in the next part, from the signature.)
+   keys are folded in the next part, from the signature.) With verification the documents'
+   sorted unique shingle hashes can be written to a file too (see :meth:`MinHashLSH.sketch`).
 
 Over all rows, :meth:`MinHashLSH.find`:
 
@@ -26,8 +27,8 @@ Over all rows, :meth:`MinHashLSH.find`:
    verification all pairs of a bucket are candidates (buckets over ``MAX_BUCKET_PAIRS`` members are
    verified leader by leader, see :meth:`MinHashLSH._leader_edges`).
 5. **Verification** (optional): the sorted unique shingle hashes of the documents in candidate
-   pairs (only those: shingled again from their text, chunk by chunk into a spill file) give the
-   exact Jaccard of all candidate pairs with one sort.
+   pairs, read from the files step 3 wrote (:func:`gather_sets`) or, without them, made again
+   from those documents' text, give the exact Jaccard of all candidate pairs with one sort.
 6. **Clusters**: connected components of the duplicate pairs; the first row of each is kept. A
    duplicate's similarity to its kept row is the exact Jaccard (verifying) or the MinHash
    estimate (the fraction of equal values of the two signatures).

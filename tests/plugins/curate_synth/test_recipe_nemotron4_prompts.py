@@ -28,15 +28,16 @@ REPO = Path(__file__).resolve().parents[3]
 VENV = Path(os.environ.get("CURATE_VLLM_VENV", REPO / ".venvs" / "vllm"))
 VLLM_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "TOKENIZERS_PARALLELISM": "false"}
 RECIPE = REPO / "recipes" / "nemotron4-prompts.yaml"
-TASKS = {"open_qa", "writing", "closed_qa", "math", "code", "two_turn"}
+TASKS = {"open_qa", "writing", "closed_qa", "math", "code", "instruction_following", "two_turn"}
 
 #: Small sizes: every branch runs, in seconds.
 SMALL = {"stages.topics.with.domains": ["cooking", "rivers"], "stages.topics.with.topics_per_domain": 3,
          "stages.topics.with.subtopics_per_topic": 2, "stages.open-qa.with.limit": 6, "stages.writing.with.limit": 5,
          "stages.closed-qa.with.limit": 4, "stages.math.with.keywords_per_level": 2, "stages.math.with.limit": 5,
          "stages.python.with.keywords_per_level": 2, "stages.python.with.limit": 4,
-         "stages.two-turn-questions.with.limit": 3}
-COUNTS = {"open_qa": 6, "writing": 5, "closed_qa": 4, "math": 5, "code": 4, "two_turn": 3}
+         "stages.two-turn-questions.with.limit": 3, "stages.instruction-following-base.with.limit": 4,
+         "stages.instruction-following.with.limit": 3}
+COUNTS = {"open_qa": 6, "writing": 5, "closed_qa": 4, "math": 5, "code": 4, "instruction_following": 3, "two_turn": 3}
 
 
 def tag(text: str) -> str:
@@ -81,7 +82,7 @@ def mix_only(tmp_path: Path) -> Path:
     data = yaml.safe_load(RECIPE.read_text())
     data["stages"] = [s for s in data["stages"] if not s["use"].startswith("dedup.") and s["use"] != "write.hf"]
     writer = next(s for s in data["stages"] if s["id"] == "prompts")
-    writer["inputs"] = ["open-qa", "writing", "math", "python", "closed-qa", "two-turn"]
+    writer["inputs"] = ["open-qa", "writing", "math", "python", "instruction-following", "closed-qa", "two-turn"]
     shutil.copytree(RECIPE.parent / "data", tmp_path / "data")
     path = tmp_path / "mix.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -108,7 +109,11 @@ def check_prompt_set(out: pl.DataFrame) -> None:
     assert all(msgs[-1]["content"].strip() for msgs in two["messages"].to_list())
     closed = out.filter(pl.col("task") == "closed_qa")
     assert all(doc in prompt for doc, prompt in zip(closed["document"], closed["prompt"]))
-    assert all(json.loads(p)["model"] == "m" for p in out["prompt_generation"])
+    # Every generated row records the model, except single-turn constraint rows, which no model writes.
+    modelled = out.filter(pl.col("task") != "instruction_following")
+    assert all(json.loads(p)["model"] == "m" for p in modelled["prompt_generation"])
+    constrained = out.filter(pl.col("task") == "instruction_following")
+    assert all(len(ids) >= 1 for ids in constrained["instruction_id_list"].to_list())
     assert out["id"].n_unique() == out.height
 
 
