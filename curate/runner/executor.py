@@ -221,7 +221,6 @@ class LocalExecutor:
             write_parquet(out.kept, RunDir.output_file(stage_dir))
         return StageRun(LocalDataset(out.kept), rows_in, out.kept.height,
                         0 if out.removed is None else out.removed.height, seconds,
-                        counters=dict(getattr(reporter, "counters", {})), metrics=dict(getattr(reporter, "metrics", {})),
                         written=None if written is None else LocalDataset(written), data_from=data_from)
 
     def _dispatch(self, comp: Component, df: pl.DataFrame | None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import polars as pl
 from curate._version import __version__
 from curate.component import Writer
 from curate.engine import Engine
-from curate.errors import CurateError, StageFailure, UserInputError
+from curate.errors import StageFailure, UserInputError
 from curate.recipe import Recipe, load_recipe, recipe_from_data
 from curate.rundir import RunDir
 from curate.files import read_json, write_json
@@ -160,9 +161,6 @@ class Runner:
         for name in needed:
             self.plan.engines[name].start()
 
-    def _inputs(self, st: PlannedStage, data: dict[str, Dataset]) -> list[Dataset]:
-        return [data[i] for i in st.inputs]
-
     def _reuse(self, st: PlannedStage, meta: dict[str, Any], data: dict[str, Dataset],
                outputs: dict[str, pl.DataFrame], progress: Any) -> StageStats:
         data_from = meta.get("data_from")
@@ -175,12 +173,10 @@ class Runner:
 
     def _run_stage(self, st: PlannedStage, data: dict[str, Dataset], outputs: dict[str, pl.DataFrame],
                    progress: Any) -> StageStats:
-        inputs = self._inputs(st, data)
-        if st.columns is None or any(self.plan.stage(i).columns is None for i in st.inputs):
-            self._check_columns_now(st, inputs)  # a source could not tell its columns at validation
+        inputs = [data[i] for i in st.inputs]
+        if st.columns is None:
+            self._check_columns_now(st, inputs)  # a source upstream could not tell its columns at validation
         if st.dir.exists():
-            import shutil
-
             shutil.rmtree(st.dir)
         st.dir.mkdir(parents=True)
         comp = st.component
@@ -198,9 +194,9 @@ class Runner:
         data[st.id] = data[done.data_from] if done.data_from else done.output
         if done.written is not None:
             outputs[st.id] = self.executor.collect(done.written)
-        counters = {**reporter.counters, **done.counters}
+        # In process the reporter holds the counters; a remote executor returns them in `done`.
         stats = StageStats(st.id, comp.name, done.rows_in, done.rows_out, done.rows_removed, done.seconds, False,
-                           counters, {**reporter.metrics, **done.metrics})
+                           {**reporter.counters, **done.counters}, {**reporter.metrics, **done.metrics})
         write_json({"id": st.id, "fingerprint": st.fingerprint, "component": comp.name, "version": comp.version,
                     "params": comp.params.model_dump(mode="json"), "inputs": st.inputs, "join": st.join,
                     "data_from": done.data_from, "stats": asdict(stats)}, RunDir.meta_file(st.dir))

@@ -71,6 +71,7 @@ CONTEXT_MARKER = "<<too-long>>"
 POOLING_ROUTES = ("/classify", "/pooling", "/score")
 MAX_BODY = 8 * 1024 * 1024
 HOST = "127.0.0.1"
+_PROCEED = object()  # a fault that lets the request be answered
 
 
 @dataclass(frozen=True)
@@ -423,6 +424,28 @@ class FaultServer:
             return Fault.parse(script(req, index))
         return Fault.ok()
 
+    async def _wait_and_fail(self, fault: Fault, error_kind: Callable[[int], str]) -> Any:
+        """The latency, then the fault: an error response, ``None`` (the connection is dropped),
+        or ``_PROCEED`` to answer normally. Shared by the chat and the pooling routes."""
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if fault.kind == "ok":
+            if fault.seconds:
+                await asyncio.sleep(fault.seconds)
+            return _PROCEED
+        with self.counters.lock:
+            key = str(fault.status) if fault.kind == "status" else fault.kind
+            self.counters.faults[key] = self.counters.faults.get(key, 0) + 1
+        if fault.kind == "hang":
+            assert self._stopping is not None
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), fault.seconds)
+            return None
+        if fault.kind == "status":
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+            return fault.status, _error_body(fault.message, error_kind(fault.status), fault.status), extra
+        return None  # reset
+
     async def _chat(self, headers: dict[str, str], body: bytes) -> tuple[int, Any, dict[str, str]] | None:
         try:
             req = json.loads(body)
@@ -439,27 +462,9 @@ class FaultServer:
             c.bodies.append(req)
             c.auth_headers.append(headers.get("authorization"))
         try:
-            fault = self._next_fault(req, index)
-            if self.latency:
-                await asyncio.sleep(self.latency)
-            if fault.kind == "ok" and fault.seconds:
-                await asyncio.sleep(fault.seconds)
-            if fault.kind != "ok":
-                with c.lock:
-                    key = str(fault.status) if fault.kind == "status" else fault.kind
-                    c.faults[key] = c.faults.get(key, 0) + 1
-            if fault.kind == "reset":
-                return None
-            if fault.kind == "hang":
-                assert self._stopping is not None
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), fault.seconds)
-                return None
-            if fault.kind == "status":
-                extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-                kind = {429: "rate_limit_error", 400: "invalid_request_error"}.get(fault.status, "server_error")
-                return fault.status, _error_body(fault.message, kind, fault.status), extra
-            return self._answer(req)
+            failed = await self._wait_and_fail(self._next_fault(req, index), lambda status: {
+                429: "rate_limit_error", 400: "invalid_request_error"}.get(status, "server_error"))
+            return self._answer(req) if failed is _PROCEED else failed
         finally:
             with c.lock:
                 c.in_flight -= 1
@@ -531,26 +536,10 @@ class FaultServer:
             c.auth_headers.append(headers.get("authorization"))
         # Per-prompt scripts match the last user message, or a /score body's query.
         probe = req if "messages" in req else {**req, "messages": [{"role": "user", "content": str(req.get("queries"))}]}
-        fault = self._next_fault(probe, index)
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        if fault.kind == "ok" and fault.seconds:
-            await asyncio.sleep(fault.seconds)
-        if fault.kind != "ok":
-            with c.lock:
-                key = str(fault.status) if fault.kind == "status" else fault.kind
-                c.faults[key] = c.faults.get(key, 0) + 1
-        if fault.kind == "reset":
-            return None
-        if fault.kind == "hang":
-            assert self._stopping is not None
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), fault.seconds)
-            return None
-        if fault.kind == "status":
-            extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-            return fault.status, _error_body(fault.message, "BadRequestError" if fault.status == 400 else
-                                             "InternalServerError", fault.status), extra
+        failed = await self._wait_and_fail(self._next_fault(probe, index), lambda status: (
+            "BadRequestError" if status == 400 else "InternalServerError"))
+        if failed is not _PROCEED:
+            return failed
         model = req.get("model")
         if self.models is not None and model not in self.models:
             return 404, _error_body(f"The model `{model}` does not exist.", "NotFoundError", 404), {}
