@@ -36,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true",
                    help="validate and print the stage graph with what would be reused; run nothing")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument("--no-report", dest="report", action="store_false",
+                   help="do not write the run's report (report.html) at the end")
+    p.add_argument("--no-wait", dest="wait", action="store_false",
+                   help="submit batch jobs and exit instead of waiting; run the same command again to pick them up")
 
     p = sub.add_parser("validate", help="check a recipe without running it")
     p.add_argument("recipe")
@@ -94,7 +98,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, args.overrides)
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / recipe.name
     plan = build_plan(recipe, registry(), run_dir)
-    runner = Runner(plan, LocalExecutor(), plugin_manager().hook, show_progress=not args.quiet)
+    runner = Runner(plan, LocalExecutor(), plugin_manager().hook, show_progress=not args.quiet,
+                    options={"report": args.report, "wait": args.wait})
     if args.dry_run:
         _print_plan(args.recipe, plan, set() if args.fresh else set(runner.reusable()))
         out_console.print(f"dry run: nothing was run (run directory: {run_dir})", markup=False)

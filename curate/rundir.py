@@ -86,6 +86,15 @@ class RunDir:
         return self.path / "report.html"
 
     @property
+    def engines_dir(self) -> Path:
+        return self.path / "engines"
+
+    def engine_dir(self, engine_name: str) -> Path:
+        """Where the recipe engine ``engine_name`` keeps state that must survive the process
+        (e.g. submitted batch jobs), and its ``status.json`` for ``curate status``."""
+        return self.engines_dir / engine_name.replace("/", "_")
+
+    @property
     def stages_dir(self) -> Path:
         return self.path / "stages"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -23,6 +24,10 @@ class StageStats:
     counters: dict[str, int] = field(default_factory=dict)
     #: figures of the output a stage reported (diversity, consistency rates, ...)
     metrics: dict[str, float] = field(default_factory=dict)
+    #: recipe engine name -> what the stage used of it: ``requests_sent``, ``requests_cached``,
+    #: ``requests_failed``, ``prompt_tokens``, ``completion_tokens`` (and batch/cost figures
+    #: where the engine reports them)
+    engines: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -37,6 +42,8 @@ class RunResult:
     complete: bool = True
     #: things the user should know although the run succeeded (e.g. an empty output)
     warnings: list[str] = field(default_factory=list)
+    #: how the run was asked to go (``executor``, ``report``, ``wait``, ...); observers may read it
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rundir(self) -> RunDir:

@@ -36,7 +36,7 @@ log = logging.getLogger("curate")
 def run(recipe: Recipe | str | Path, *, overrides: dict[str, Any] | list[str] | None = None,
         run_dir: str | Path | None = None, fresh: bool = False, show_progress: bool = False,
         engines: dict[str, Engine] | None = None, executor: Executor | None = None,
-        dry_run: bool = False) -> RunResult:
+        dry_run: bool = False, report: bool = True, wait: bool = True) -> RunResult:
     """Run a recipe (a path or a :class:`Recipe`) and return its outputs and stats.
 
     :param overrides: ``{"engines.default.model": "x"}`` or ``["engines.default.model=x"]``.
@@ -46,15 +46,19 @@ def run(recipe: Recipe | str | Path, *, overrides: dict[str, Any] | list[str] | 
     :param engines: engine instances by recipe name; they replace (or add to) ``engines:``.
     :param executor: how stages run (default: in this process).
     :param dry_run: validate and plan, run nothing (``result.stats`` is empty).
+    :param report: let observers write their reports (``report.html``) at the end.
+    :param wait: wait for submitted batch jobs; ``False`` submits them and returns (rerun to
+        pick them up).
     """
     from curate.plugins import plugin_manager, registry
 
     recipe = _with_overrides(recipe, overrides)
     run_dir = RunDir(run_dir if run_dir is not None else Path("runs") / recipe.name)
     plan = build_plan(recipe, registry(), run_dir.path, engines)
-    runner = Runner(plan, executor or LocalExecutor(), plugin_manager().hook, show_progress)
+    options = {"report": report, "wait": wait}
+    runner = Runner(plan, executor or LocalExecutor(), plugin_manager().hook, show_progress, options)
     if dry_run:
-        return RunResult(recipe, run_dir.path, {}, {}, complete=False)
+        return RunResult(recipe, run_dir.path, {}, {}, complete=False, options=options)
     return runner.run(fresh=fresh)
 
 
@@ -69,9 +73,12 @@ def _with_overrides(recipe: Recipe | str | Path, overrides: dict[str, Any] | lis
 
 
 class Runner:
-    def __init__(self, plan: Plan, executor: Executor, hook: Any, show_progress: bool = False):
+    def __init__(self, plan: Plan, executor: Executor, hook: Any, show_progress: bool = False,
+                 options: dict[str, Any] | None = None):
         self.plan, self.executor, self.hook = plan, executor, hook
         self.show_progress = show_progress
+        #: run options observers may read from ``RunResult.options`` (``report``, ``wait``, ...)
+        self.options = {"report": True, "wait": True, **(options or {})}
         self.recipe = plan.recipe
         self.run_dir = plan.run_dir
 
@@ -126,7 +133,7 @@ class Runner:
         stats: dict[str, StageStats] = {}
         outputs: dict[str, pl.DataFrame] = {}
         data: dict[str, Dataset] = {}
-        result = RunResult(self.recipe, self.run_dir.path, outputs, stats, complete=False)
+        result = RunResult(self.recipe, self.run_dir.path, outputs, stats, complete=False, options=dict(self.options))
         self._write_manifest(started, stats, complete=False)
         self.executor.open(self.run_dir, dict(self.plan.engines))
         try:
