@@ -17,16 +17,21 @@ from curate._version import __version__
 from curate.component import (Component, Dedup, Filter, FilterParams, Generator, Judge, Params, Partitioning, Reader,
                               Reporter, RowStage, Source, StageContext, StageInfo, StageOutput, Writer)
 from curate.engine import (ChatEngine, ChatRequest, ChatResult, Completion, Engine, EngineError, EngineParams,
-                           EngineRef, Message, OnResult, OnScore, SamplingParams, ScoreEngine, ScoreEngineRef,
+                           EngineRef, Message, OnResult, OnScore, Pricing, SamplingParams, ScoreEngine, ScoreEngineRef,
                            ScoreRequest, ScoreResult, read_chat_template)
 from curate.engines.structured import StructuredResult, generate_structured
+from curate.engine import EngineRun
+from curate.engines.batch import (BatchChatEngine, BatchItemError, BatchJob, BatchParams, BatchStatus,
+                                   TransientEngineError)
+from curate.errors import BatchesPending
 from curate.errors import CurateError, DataError, PluginError, RecipeError, StageFailure, UserInputError
 from curate.formats import (MESSAGE, MESSAGES, assistant_message, conversation, is_messages, prompt_messages,
                             render_messages, to_format, user_message)
 from curate.hookspecs import hookimpl
-from curate.recipe import EngineSpec, Join, Recipe, Stage, load_recipe
+from curate.recipe import EngineSpec, Join, Recipe, Resources, Stage, load_recipe
 from curate.rundir import RunDir, StageRecord
 from curate.runner import Executor, LocalExecutor, RunResult, StageStats, run
+from curate.runner.executor import ExecutorParams, StageRun, StageTask, group_batches, merge_inputs, with_ids
 from curate.files import atomic_write
 from curate.templates import Template, TemplateParam, load_template, package_template
 from curate.text import text_columns, text_of
@@ -35,14 +40,19 @@ __all__ = [
     "__version__",
     # running
     "run", "load_recipe", "Recipe", "Stage", "EngineSpec", "Join", "RunResult", "StageStats", "RunDir",
-    "StageRecord", "Executor", "LocalExecutor",
+    "StageRecord", "Executor", "LocalExecutor", "ExecutorParams", "StageTask", "StageRun", "Resources",
+    "merge_inputs", "group_batches", "with_ids",
     # writing stage plugins
     "hookimpl", "Component", "Params", "FilterParams", "Source", "Reader", "Writer", "RowStage", "Generator",
     "Judge", "Filter", "Dedup", "StageContext", "StageInfo", "StageOutput", "Reporter", "Partitioning",
     # writing engine plugins, and using engines from stages
     "Engine", "ChatEngine", "ScoreEngine", "EngineParams", "EngineRef", "ScoreEngineRef", "ChatRequest",
-    "ChatResult", "Completion", "ScoreRequest", "ScoreResult", "SamplingParams", "Message", "OnResult", "OnScore",
+    "ChatResult", "Completion", "ScoreRequest", "ScoreResult", "SamplingParams", "Pricing", "Message", "OnResult",
+    "OnScore",
     "EngineError", "read_chat_template", "generate_structured", "StructuredResult",
+    # batch engines (provider batch APIs: persisted, resumable jobs)
+    "EngineRun", "BatchChatEngine", "BatchParams", "BatchJob", "BatchStatus", "BatchItemError", "TransientEngineError",
+    "BatchesPending",
     # prompt templates (Jinja2, sandboxed)
     "Template", "TemplateParam", "load_template", "package_template",
     # data: the column schema and text

@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.console import Console
 
-from curate.errors import CurateError, PluginError, StageFailure, UserInputError
+from curate.errors import BatchesPending, CurateError, PluginError, StageFailure, UserInputError
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true",
                    help="validate and print the stage graph with what would be reused; run nothing")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument("--executor", default="local",
+                   help="how stages run: local (this process; default) or another registered executor, e.g. ray "
+                        "(pip install curate-ray); see `curate plugins`")
+    p.add_argument("--ray-address", metavar="ADDRESS",
+                   help="with --executor ray: the cluster to join (auto, or ray://host:10001); default: start a "
+                        "local Ray cluster for the run and stop it after")
     p.add_argument("--no-report", dest="report", action="store_false",
                    help="do not write the run's report (report.html) at the end")
     p.add_argument("--no-wait", dest="wait", action="store_false",
@@ -50,7 +56,37 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("describe", help="show a component's params and columns")
     p.add_argument("name")
+
+    p = sub.add_parser("show", help="print rows of a stage's output (or its removed rows, with their reasons)")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (runs/<recipe name>)")
+    p.add_argument("stage", metavar="STAGE", nargs="?",
+                   help="stage id or folder name (03-dedup); default: the last stage that ran")
+    p.add_argument("--removed", action="store_true", help="the rows the stage removed, with their reason")
+    p.add_argument("--reason", metavar="TEXT", help="only removed rows whose reason contains TEXT (any case)")
+    p.add_argument("--where", metavar="EXPR",
+                   help='filter, e.g. \'score > 0.5 and task == "math" and response ~ "(?i)sorry"\' '
+                        "(ops: == != < <= > >= ~ regex; see docs/inspect.md)")
+    p.add_argument("-n", type=int, default=5, metavar="N", help="rows to print (default 5)")
+    p.add_argument("--full", action="store_true", help="do not fold long texts")
+
+    p = sub.add_parser("status", help="where a run stands: finished, running or crashed, stage by stage")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (runs/<recipe name>)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _plugin_commands(sub)
     return parser
+
+
+def _plugin_commands(sub: Any) -> None:
+    """Commands plugins add (``curate_register_commands``); a plugin that fails here loses its
+    commands, not the command line."""
+    from curate.plugins import plugin_manager
+
+    for impl in plugin_manager().hook.curate_register_commands.get_hookimpls():
+        try:
+            impl.function(subparsers=sub)
+        except Exception as exc:  # noqa: BLE001
+            logging.getLogger("curate").warning("plugin %r could not add its commands: %s: %s",
+                                                impl.plugin_name, type(exc).__name__, exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         _parser().print_help()
         return EXIT_INVALID
     try:
-        return {"run": cmd_run, "validate": cmd_validate, "plugins": cmd_plugins, "describe": cmd_describe}[args.command](args)
+        plugin_command = getattr(args, "func", None)  # set by a command a plugin added
+        if plugin_command is not None:
+            return plugin_command(args)
+        return {"run": cmd_run, "validate": cmd_validate, "plugins": cmd_plugins, "describe": cmd_describe,
+                "show": cmd_show, "status": cmd_status}[args.command](args)
     except UserInputError as exc:
         _print_error(exc)
         return EXIT_INVALID
@@ -74,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc.cause, UserInputError):
             return EXIT_INVALID
         return EXIT_FAILED
+    except BatchesPending as exc:  # --no-wait: not a failure, the run goes on when rerun
+        err_console.print(str(exc), markup=False, soft_wrap=True)
+        return EXIT_OK
     except (PluginError, CurateError) as exc:
         _print_error(exc)
         return EXIT_FAILED
@@ -90,15 +133,17 @@ def _print_error(exc: BaseException) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from curate.plugins import plugin_manager, registry
     from curate.recipe import load_recipe
-    from curate.runner import LocalExecutor
     from curate.runner.plan import build_plan
     from curate.runner.progress import counter_lines, summary_table
-    from curate.runner.run import Runner
+    from curate.runner.run import Runner, make_executor
 
     recipe = load_recipe(args.recipe, args.overrides)
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / recipe.name
     plan = build_plan(recipe, registry(), run_dir)
-    runner = Runner(plan, LocalExecutor(), plugin_manager().hook, show_progress=not args.quiet,
+    if args.ray_address and args.executor == "local":
+        raise UserInputError("--ray-address needs --executor ray", hint="add --executor ray (pip install curate-ray)")
+    executor = make_executor(args.executor, {"address": args.ray_address} if args.ray_address else None)
+    runner = Runner(plan, executor, plugin_manager().hook, show_progress=not args.quiet,
                     options={"report": args.report, "wait": args.wait})
     if args.dry_run:
         _print_plan(args.recipe, plan, set() if args.fresh else set(runner.reusable()))
@@ -245,6 +290,32 @@ def cmd_describe(args: argparse.Namespace) -> int:
     from curate.describe import describe
 
     out_console.print(describe(args.name), markup=False)
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from curate.rundir import RunDir
+    from curate.show import render, select
+
+    if args.n < 1:
+        raise UserInputError(f"-n {args.n}: show at least one row")
+    selection = select(RunDir(args.run_dir), args.stage, removed=args.removed, reason=args.reason,
+                       where=args.where, limit=args.n)
+    for part in render(selection, full=args.full):
+        out_console.print(part)
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from curate.rundir import RunDir
+    from curate.status import render, run_status
+
+    status = run_status(RunDir(args.run_dir))
+    if args.json:
+        print(json.dumps(status, indent=2, default=str))
+        return EXIT_OK
+    for part in render(status):
+        out_console.print(part)
     return EXIT_OK
 
 

@@ -91,6 +91,26 @@ def curate_register_score_engines(register):
 
 
 @hookspec
+def curate_register_executors(register):
+    """Register executors (subclasses of :class:`curate.Executor`): how a run's stages execute,
+    e.g. in this process (``local``) or on a Ray cluster (``ray``, from curate-ray).
+
+    :param register: call ``register(ExecutorClass)`` for each executor.
+    """
+
+
+@hookspec
+def curate_register_commands(subparsers):
+    """Add subcommands to the ``curate`` command line (e.g. ``curate report`` from curate-report).
+
+    :param subparsers: the ``argparse`` subparsers of ``curate``: call
+        ``subparsers.add_parser(name, help=...)``, add arguments, and
+        ``set_defaults(func=handler)``; ``handler(args)`` returns the exit status. A handler raises
+        :class:`curate.UserInputError` for bad input (exit 2, message, no traceback).
+    """
+
+
+@hookspec
 def curate_run_started(recipe, run_dir):
     """Called once after the recipe was validated and engines started, before any stage runs.
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 from curate.component import Component, Dedup, Filter, Generator, Judge, Reader, Writer
 from curate.engine import ChatEngine, Engine, ScoreEngine
 from curate.errors import PluginError, RecipeError
+from curate.runner.executor import Executor
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,13 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("dedup", Dedup, "curate_register_dedups", "deduplicator"),
     Kind("engine", ChatEngine, "curate_register_engines", "chat engine"),
     Kind("score_engine", ScoreEngine, "curate_register_score_engines", "score engine"),
+    Kind("executor", Executor, "curate_register_executors", "executor"),
 )}
 ENGINE_KINDS = ("engine", "score_engine")
-STAGE_KINDS = tuple(k for k in KINDS if k not in ENGINE_KINDS)
+EXECUTOR_KINDS = ("executor",)
+STAGE_KINDS = tuple(k for k in KINDS if k not in ENGINE_KINDS + EXECUTOR_KINDS)
 
-Registrable = type[Component] | type[Engine]
+Registrable = type[Component] | type[Engine] | type[Executor]
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,8 @@ class Registry:
         cls = self.find(name, kinds)
         if cls is not None:
             return cls
-        what = "engine" if set(kinds) <= set(ENGINE_KINDS) else "plugin component"
+        what = ("engine" if set(kinds) <= set(ENGINE_KINDS) else "executor" if set(kinds) <= set(EXECUTOR_KINDS)
+                else "plugin component")
         close = difflib.get_close_matches(name, self.names(kinds), n=3, cutoff=0.5)
         if close:
             hint = "did you mean " + " or ".join(repr(c) for c in close) + "?"

@@ -4,6 +4,7 @@
 
     runs/<recipe>/
       .curate-run              marker: this folder is a curate run directory (JSON: created, recipe)
+      .curate-lock             present while a run writes here: pid, host, start time (``curate status``)
       run.json                 manifest: recipe, versions, the stage graph, stats, complete flag
       requests.sqlite          the request cache (every completed engine request)
       cache/                   stage caches that outlive a stage (embeddings, k-means)
@@ -22,7 +23,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,7 @@ from curate.errors import UserInputError
 from curate.files import read_json, write_json
 
 MARKER = ".curate-run"
+LOCK = ".curate-lock"
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,10 @@ class RunDir:
         return self.engines_dir / engine_name.replace("/", "_")
 
     @property
+    def lock_path(self) -> Path:
+        return self.path / LOCK
+
+    @property
     def stages_dir(self) -> Path:
         return self.path / "stages"
 
@@ -116,6 +124,36 @@ class RunDir:
     # --- marking and removing -------------------------------------------------------------------
     def is_run_dir(self) -> bool:
         return (self.path / MARKER).is_file()
+
+    def check_readable(self) -> None:
+        """Raise a :class:`UserInputError` unless this is a run directory that can be read (for
+        commands that inspect runs: ``curate show``, ``curate status``)."""
+        hint = "point at a run directory: runs/<recipe name>, or the --run-dir of `curate run`"
+        if not self.path.exists():
+            raise UserInputError(f"{self.path}: no such directory", hint=hint)
+        if not self.path.is_dir():
+            raise UserInputError(f"{self.path} is a file, not a run directory", hint=hint)
+        if not self.is_run_dir() and not self.manifest_path.is_file():
+            raise UserInputError(f"{self.path} is not a curate run directory (no {MARKER} marker, no run.json)",
+                                 hint=hint)
+
+    # --- the liveness lock: who is writing here -------------------------------------------------
+    def write_lock(self) -> None:
+        """Record that this process is running a recipe here (pid, host, start time). Removed by
+        :meth:`release_lock` at the end; a lock whose process is gone means the run crashed."""
+        write_json({"pid": os.getpid(), "host": socket.gethostname(),
+                    "started": dt.datetime.now(dt.timezone.utc).isoformat()}, self.lock_path)
+
+    def release_lock(self) -> None:
+        """Remove the lock if this process wrote it (a later run in the same folder owns its own)."""
+        lock = self.lock()
+        if lock is not None and lock.get("pid") == os.getpid() and lock.get("host") == socket.gethostname():
+            self.lock_path.unlink(missing_ok=True)
+
+    def lock(self) -> dict[str, Any] | None:
+        """The lock's content (``pid``, ``host``, ``started``), or ``None`` when no run holds it."""
+        lock = read_json(self.lock_path)
+        return lock if isinstance(lock, dict) else None
 
     def create(self, recipe_name: str) -> None:
         """Create the folder (if needed) and mark it as a run directory. A folder that already
@@ -200,12 +238,17 @@ class RunDir:
         data_from = record.meta.get("data_from")
         if data_from and data_from != stage_id:
             return self.scan_output(data_from)
-        return pl.scan_parquet(self.output_file(record.dir))
+        return pl.scan_parquet(parquet_source(self.output_file(record.dir)))
 
     def removed(self, stage_id: str) -> pl.DataFrame | None:
         """The rows a stage removed, with ``reason``; ``None`` when it removed none."""
         path = self.removed_file(self.stage(stage_id).dir)
-        return pl.read_parquet(path) if path.exists() else None
+        return pl.read_parquet(parquet_source(path)) if path.exists() else None
+
+    def scan_removed(self, stage_id: str) -> pl.LazyFrame | None:
+        """The rows a stage removed, lazily (read only what is asked); ``None`` when it removed none."""
+        path = self.removed_file(self.stage(stage_id).dir)
+        return pl.scan_parquet(parquet_source(path)) if path.exists() else None
 
     def removal_reasons(self, stage_id: str, top: int = 3) -> list[tuple[str, int]]:
         """The most common removal reasons of a stage, most frequent first."""
@@ -214,6 +257,12 @@ class RunDir:
             return []
         counts = removed.group_by("reason").len().sort(["len", "reason"], descending=[True, False]).head(top)
         return [(str(r), int(n)) for r, n in counts.iter_rows()]
+
+
+def parquet_source(path: Path) -> str | Path:
+    """What polars reads for a checkpoint: the file, or the parts of a folder of that name
+    (a distributed executor writes ``output.parquet/`` as one part per worker task)."""
+    return f"{path}/*.parquet" if path.is_dir() else path
 
 
 def _same_dir(a: Path, b: Path) -> bool:

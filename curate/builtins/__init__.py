@@ -36,3 +36,10 @@ def curate_register_filters(register):
 @hookimpl
 def curate_register_generators(register):
     register(generate_responses.GenerateResponses)
+
+
+@hookimpl
+def curate_register_executors(register):
+    from curate.runner.executor import LocalExecutor
+
+    register(LocalExecutor)

@@ -10,10 +10,10 @@ from pydantic import ValidationError
 
 from curate.errors import RecipeError
 from curate.recipe.overrides import apply_overrides, parse_override
-from curate.recipe.schema import EngineSpec, Join, Recipe, Stage
+from curate.recipe.schema import EngineSpec, Join, Recipe, Resources, Stage
 from curate.recipe.yaml_loader import KeyPath, load_yaml, render_path
 
-__all__ = ["Recipe", "Stage", "EngineSpec", "Join", "load_recipe", "recipe_from_data", "apply_overrides",
+__all__ = ["Recipe", "Stage", "EngineSpec", "Join", "Resources", "load_recipe", "recipe_from_data", "apply_overrides",
            "parse_override", "validation_error"]
 
 

@@ -37,6 +37,21 @@ class Join(BaseModel):
     how: Literal["inner", "left", "full"] = Field("inner", description="Join type, applied input by input.")
 
 
+class Resources(BaseModel):
+    """What one worker of a stage needs on a distributed executor (Ray); the local executor
+    ignores it, and it is never part of a stage's fingerprint (it does not change the rows)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_cpus: float | None = Field(None, gt=0, description="CPUs per worker (default: 1).")
+    num_gpus: float | None = Field(None, ge=0, description="GPUs per worker, e.g. 1 for a vLLM or reward-model actor.")
+    memory: int | None = Field(None, gt=0, description="Memory per worker in bytes (Ray schedules by it).")
+    concurrency: int | None = Field(None, ge=1, description="Number of workers (actors) for the stage. Default: one "
+                                    "per CPU for CPU stages, per GPU for GPU stages, 4 for HTTP engines.")
+    batch_size: int | None = Field(None, ge=1, description="Rows per batch a worker gets (default: the component's "
+                                   "`batch_size`, else the executor's choice).")
+
+
 class Stage(BaseModel):
     """One step of a recipe: a component (``use``) and its params (``with``)."""
 
@@ -51,6 +66,8 @@ class Stage(BaseModel):
         None, description="Ids of the stages whose output this stage reads (default: the stage before it; "
                           "`[]` starts a new branch from a source). Several inputs are appended.")
     join: Join | None = Field(None, description="Join several inputs on key columns instead of appending them.")
+    resources: Resources | None = Field(None, description="Workers, CPUs, GPUs and batch size of the stage on a "
+                                        "distributed executor (`--executor ray`); ignored locally.")
 
 
 class EngineSpec(BaseModel):

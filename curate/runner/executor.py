@@ -18,15 +18,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import polars as pl
+from pydantic import BaseModel, ConfigDict
 
 from curate.component import (REASON, Component, Dedup, Reader, Reporter, RowStage, Source, StageContext, StageInfo,
                               StageOutput, Writer)
 from curate.engine import Engine
 from curate.errors import DataError
-from curate.rundir import RunDir
+from curate.rundir import RunDir, parquet_source
 from curate.files import write_parquet
 
 ID_COLUMN = "id"
@@ -45,6 +46,9 @@ class StageTask:
     join: dict[str, Any] | None = None
     #: recipe engine names the stage may use
     engines: tuple[str, ...] = ()
+    #: the stage's ``resources`` from the recipe (num_cpus, num_gpus, concurrency, batch_size, ...);
+    #: a hint to distributed executors, never part of the fingerprint
+    resources: dict[str, Any] = field(default_factory=dict)
 
     def build(self) -> Component:
         """The component, rebuilt from its registered name and params (in any process)."""
@@ -78,23 +82,59 @@ class StageRun:
     written: Dataset | None = None
     #: for a writer that passes its single input on: that input's stage id (no copy checkpointed)
     data_from: str | None = None
+    #: engine usage measured where the stage ran (a remote executor's workers): recipe engine name ->
+    #: ``requests_sent``, ``prompt_tokens``, ``cost_usd``, ... (see ``StageStats.engines``); the
+    #: runner adds it to what the engines in this process counted
+    engines: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-class Executor(Protocol):
+class ExecutorParams(BaseModel):
+    """Base of every executor's options: unknown keys are errors, every field is described."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Executor:
+    """How the stages of a run execute. Subclass it, give it a ``name`` and register it with the
+    ``curate_register_executors`` hook; ``curate run --executor NAME`` then picks it."""
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type[BaseModel]] = ExecutorParams
+    #: True when the executor starts engines where it runs stages (e.g. in actors on GPU nodes);
+    #: the runner then does not start them in this process.
+    starts_engines: ClassVar[bool] = False
+    #: Filled in by the registry: the distribution and version that registered the class.
+    package: ClassVar[str | None] = None
+    version: ClassVar[str | None] = None
+
+    def __init__(self, params: BaseModel | dict[str, Any] | None = None, **kwargs: Any):
+        if isinstance(params, BaseModel):
+            self.params = params
+        else:
+            self.params = self.Params.model_validate({**(params or {}), **kwargs})
+
     def open(self, run_dir: RunDir, engines: dict[str, Engine]) -> None:
         """Called once before any stage of a run; ``engines`` are started as stages need them."""
 
     def load(self, stage_dir: Path) -> Dataset:
         """A checkpointed stage output (lazily: nothing is read until needed)."""
+        raise NotImplementedError
 
     def run(self, task: StageTask, inputs: list[Dataset], reporter: Reporter) -> StageRun:
         """Run one stage over its inputs; checkpoint its output and removed rows."""
+        raise NotImplementedError
 
     def collect(self, data: Dataset) -> pl.DataFrame:
         """Bring a dataset into this process as a polars DataFrame."""
+        raise NotImplementedError
 
     def close(self) -> None:
         """Called once after the run, also when it failed."""
+
+    @classmethod
+    def summary(cls) -> str:
+        doc = (cls.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
 
 
 # --- the local executor ---------------------------------------------------------------------------
@@ -109,19 +149,19 @@ class LocalDataset:
     def frame(self) -> pl.DataFrame:
         if self._frame is None:
             assert self.path is not None
-            self._frame = pl.read_parquet(self.path)
+            self._frame = pl.read_parquet(parquet_source(self.path))
         return self._frame
 
     @property
     def columns(self) -> list[str]:
         if self._frame is None and self.path is not None:
-            return list(pl.read_parquet_schema(self.path))
+            return pl.scan_parquet(parquet_source(self.path)).collect_schema().names()
         return self.frame.columns
 
     @property
     def num_rows(self) -> int:
         if self._frame is None and self.path is not None:
-            return pl.scan_parquet(self.path).select(pl.len()).collect().item()
+            return pl.scan_parquet(parquet_source(self.path)).select(pl.len()).collect().item()
         return self.frame.height
 
 
@@ -177,10 +217,13 @@ def group_batches(df: pl.DataFrame, keys: list[str], batch_size: int | None) -> 
     return batches
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
     """Runs every stage in this process, over polars frames."""
 
-    def __init__(self) -> None:
+    name = "local"
+
+    def __init__(self, params: BaseModel | dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
         self.engines: dict[str, Engine] = {}
         self.run_dir: RunDir | None = None
 
@@ -277,5 +320,64 @@ class LocalExecutor:
         return StageOutput(concat(kept), concat(removed) if removed else None)
 
 
+# --- a dedup's distributed protocol, in process ---------------------------------------------------
+
+def dedup_by_protocol(comp: Dedup, df: pl.DataFrame, *, batch_rows: int | None = None,
+                      partitions: int = 3) -> pl.DataFrame:
+    """What a distributed executor computes for ``comp`` (see :class:`curate.Dedup`'s protocol),
+    step by step in this process: ``prepare_for_shuffle`` over batches of ``batch_rows``, the fit
+    on the sample, ``find_pairs`` over ``partitions`` hash partitions of each key's buckets,
+    connected components and :meth:`curate.Dedup.resolve`. Returns the frame ``find_duplicates``
+    returns (aligned with ``df``), so a test can check that both agree. ``df`` rows are numbered
+    by position unless they carry ``__order``."""
+    from curate.component import ORDER
+
+    if not comp.shuffle_keys():
+        raise TypeError(f"{comp.name} does not implement the distributed protocol (no shuffle_keys)")
+    if ORDER not in df.columns:
+        df = df.with_row_index(ORDER).with_columns(pl.col(ORDER).cast(pl.Int64))
+    size = batch_rows or max(df.height, 1)
+    batches = [comp.prepare_for_shuffle(df.slice(s, size)) for s in range(0, max(df.height, 1), size)]
+    offered = [s for s in (comp.fit_sample(b) for b in batches) if s is not None]
+    if offered:
+        pool = concat(offered)
+        sample = pool.sort("__sample_key", ORDER).head(comp.fit_limit(pool.height))
+        state = comp.fit(sample, pool.height)
+        batches = [comp.assign_batch(b, state) for b in batches]
+    edges = [pl.DataFrame(schema={"a": pl.Int64, "b": pl.Int64})]
+    for key in comp.shuffle_keys():
+        rows = concat([comp.key_rows(b, key) for b in batches])
+        if rows.height == 0:
+            continue
+        part = rows.select((pl.col(key).hash(seed=7) % partitions).alias("__part"))["__part"]
+        for p in range(partitions):
+            found = comp.find_pairs(rows.filter(part == p), key)
+            edges.append(found.select(pl.col("a").cast(pl.Int64), pl.col("b").cast(pl.Int64)))
+    labels = min_label_components(pl.concat(edges))
+    prepared = concat(batches)
+    members = prepared.join(labels.rename({"component": "__component"}), left_on=ORDER, right_on="node", how="inner")
+    resolved = comp.resolve(members) if members.height else pl.DataFrame(
+        schema={ORDER: pl.Int64, "cluster": pl.Int64, "duplicate_of": pl.Utf8, "similarity": pl.Float64})
+    out = df.select(ORDER).join(resolved, on=ORDER, how="left", maintain_order="left")
+    return out.select(pl.coalesce("cluster", ORDER).cast(pl.Int64).alias("cluster"),
+                      pl.col("duplicate_of").cast(pl.Utf8), pl.col("similarity").cast(pl.Float64))
+
+
+def min_label_components(edges: pl.DataFrame) -> pl.DataFrame:
+    """``node``, ``component`` (the smallest node of its connected component) of every node of the
+    undirected ``edges`` (Int64 ``a``, ``b``), by min-label propagation."""
+    both = pl.concat([edges.select(pl.col("a").alias("u"), pl.col("b").alias("v")),
+                      edges.select(pl.col("b").alias("u"), pl.col("a").alias("v"))]).unique()
+    labels = both.group_by("u").agg(pl.min_horizontal(pl.col("u").first(), pl.col("v").min()).alias("component"))
+    labels = labels.rename({"u": "node"})
+    while True:
+        spread = both.join(labels, left_on="v", right_on="node").group_by("u").agg(pl.col("component").min())
+        new = labels.join(spread.rename({"u": "node", "component": "c2"}), on="node", how="left").with_columns(
+            pl.min_horizontal("component", "c2").alias("component")).drop("c2")
+        if new.sort("node").equals(labels.sort("node")):
+            return labels.sort("node")
+        labels = new
+
+
 __all__ = ["Executor", "LocalExecutor", "StageTask", "StageRun", "Dataset", "LocalDataset", "concat",
-           "merge_inputs", "group_batches", "with_ids", "REASON"]
+           "merge_inputs", "group_batches", "with_ids", "REASON", "dedup_by_protocol", "min_label_components"]

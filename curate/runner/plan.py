@@ -38,6 +38,8 @@ class PlannedStage:
     #: recipe engine name -> the capability the stage needs of it ("chat" / "score")
     engines: dict[str, str] = field(default_factory=dict)
     join: dict[str, Any] | None = None
+    #: the recipe's ``resources`` for the stage (distributed executors only; not fingerprinted)
+    resources: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
     #: columns of the output as known at validation; None when a source could not tell
     columns: set[str] | None = None
@@ -159,7 +161,8 @@ def _build_stage(recipe: Recipe, registry: Registry, run_dir: RunDir, i: int) ->
         raise RecipeError(f"stage {stage_id!r} has `join` but {len(inputs)} input(s)",
                           where=recipe.where(("stages", i, "join")), hint="join needs two or more `inputs`")
     planned = PlannedStage(i, stage_id, component, inputs, run_dir.stage_dir(i, stage_id),
-                           join=spec.join.model_dump() if spec.join else None)
+                           join=spec.join.model_dump() if spec.join else None,
+                           resources=spec.resources.model_dump(exclude_none=True) if spec.resources else {})
     # Params that name paths resolve against the recipe's folder, already at validation.
     component.ctx = StageContext(planned.info(recipe, run_dir.path))
     return planned

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from pydantic import ValidationError
 
 from curate._version import __version__
 from curate.component import Writer
-from curate.engine import Engine
-from curate.errors import StageFailure, UserInputError
+from curate.engine import Engine, EngineRun
+from curate.errors import BatchesPending, StageFailure, UserInputError
 from curate.recipe import Recipe, load_recipe, recipe_from_data
 from curate.rundir import RunDir
 from curate.files import read_json, write_json
@@ -35,7 +36,7 @@ log = logging.getLogger("curate")
 
 def run(recipe: Recipe | str | Path, *, overrides: dict[str, Any] | list[str] | None = None,
         run_dir: str | Path | None = None, fresh: bool = False, show_progress: bool = False,
-        engines: dict[str, Engine] | None = None, executor: Executor | None = None,
+        engines: dict[str, Engine] | None = None, executor: Executor | str | None = None,
         dry_run: bool = False, report: bool = True, wait: bool = True) -> RunResult:
     """Run a recipe (a path or a :class:`Recipe`) and return its outputs and stats.
 
@@ -44,11 +45,12 @@ def run(recipe: Recipe | str | Path, *, overrides: dict[str, Any] | list[str] | 
     :param fresh: discard the earlier run in ``run_dir`` — only once the recipe is valid and its
         engines started, and only if ``run_dir`` is a curate run directory.
     :param engines: engine instances by recipe name; they replace (or add to) ``engines:``.
-    :param executor: how stages run (default: in this process).
+    :param executor: how stages run: an :class:`Executor`, or a registered executor's name
+        (``"local"``, the default; ``"ray"`` with curate-ray installed).
     :param dry_run: validate and plan, run nothing (``result.stats`` is empty).
     :param report: let observers write their reports (``report.html``) at the end.
-    :param wait: wait for submitted batch jobs; ``False`` submits them and returns (rerun to
-        pick them up).
+    :param wait: wait for submitted batch jobs; ``False`` submits them and raises
+        :class:`curate.BatchesPending` once every stage that can run has (rerun to pick them up).
     """
     from curate.plugins import plugin_manager, registry
 
@@ -56,10 +58,25 @@ def run(recipe: Recipe | str | Path, *, overrides: dict[str, Any] | list[str] | 
     run_dir = RunDir(run_dir if run_dir is not None else Path("runs") / recipe.name)
     plan = build_plan(recipe, registry(), run_dir.path, engines)
     options = {"report": report, "wait": wait}
-    runner = Runner(plan, executor or LocalExecutor(), plugin_manager().hook, show_progress, options)
+    runner = Runner(plan, make_executor(executor), plugin_manager().hook, show_progress, options)
     if dry_run:
         return RunResult(recipe, run_dir.path, {}, {}, complete=False, options=options)
     return runner.run(fresh=fresh)
+
+
+def make_executor(executor: Executor | str | None, options: dict[str, Any] | None = None) -> Executor:
+    """An executor object from a name (``"local"``, ``"ray"``, ...) and its options."""
+    from curate.plugins import registry
+
+    if executor is None:
+        return LocalExecutor(**(options or {}))
+    if isinstance(executor, str):
+        cls = registry().get(executor, ("executor",), where="--executor")
+        try:
+            return cls(**(options or {}))
+        except ValidationError as exc:
+            raise UserInputError(f"bad options for executor {executor!r}: {exc}") from None
+    return executor
 
 
 def _with_overrides(recipe: Recipe | str | Path, overrides: dict[str, Any] | list[str] | None) -> Recipe:
@@ -81,6 +98,9 @@ class Runner:
         self.options = {"report": True, "wait": True, **(options or {})}
         self.recipe = plan.recipe
         self.run_dir = plan.run_dir
+        #: stages whose batch jobs are still running (``wait=False``), and stages after them
+        self.waiting: dict[str, BatchesPending] = {}
+        self.blocked: set[str] = set()
 
     # --- what can be reused -----------------------------------------------------------------
     def reusable(self) -> dict[str, dict[str, Any]]:
@@ -134,6 +154,7 @@ class Runner:
         outputs: dict[str, pl.DataFrame] = {}
         data: dict[str, Dataset] = {}
         result = RunResult(self.recipe, self.run_dir.path, outputs, stats, complete=False, options=dict(self.options))
+        self.run_dir.write_lock()  # `curate status` tells a live run from a crashed one by it
         self._write_manifest(started, stats, complete=False)
         self.executor.open(self.run_dir, dict(self.plan.engines))
         try:
@@ -143,10 +164,19 @@ class Runner:
                     st = self.plan.stage(sid)
                     if sid in reused:
                         stats[sid] = self._reuse(st, reused[sid], data, outputs, progress)
+                    elif any(i in self.waiting or i in self.blocked for i in st.inputs):
+                        self.blocked.add(sid)  # its input waits for batch jobs
+                        continue
                     else:
-                        stats[sid] = self._run_stage(st, data, outputs, progress)
+                        try:
+                            stats[sid] = self._run_stage(st, data, outputs, progress)
+                        except BatchesPending as pending:  # --no-wait: other branches still run
+                            self.waiting[sid] = pending
+                            continue
                     self.hook.curate_stage_finished(recipe=self.recipe, stage_id=sid, stats=stats[sid],
                                                     run_dir=self.run_dir)
+            if self.waiting:
+                raise BatchesPending.merge(list(self.waiting.values()), stages=list(self.waiting))
             result.complete = True
             result.warnings.extend(self._empty_output_warnings(result))
             for warning in result.warnings:
@@ -159,11 +189,16 @@ class Runner:
                 else:
                     engine.close_cache()
             self._write_manifest(started, stats, complete=result.complete)
+            self.run_dir.release_lock()
             self.hook.curate_run_finished(recipe=self.recipe, result=result, run_dir=self.run_dir,
                                           complete=result.complete)
         return result
 
     def _start_engines(self, pending: list[str]) -> None:
+        for name, engine in self.plan.engines.items():  # before start, and before a remote executor ships them
+            engine.bind(EngineRun(name, self.run_dir.engine_dir(name), wait=bool(self.options.get("wait", True))))
+        if self.executor.starts_engines:
+            return  # started where the stages run (e.g. actors on GPU nodes), not here
         needed = sorted({name for sid in pending for name in self.plan.stage(sid).engines})
         for name in needed:
             self.plan.engines[name].start()
@@ -187,14 +222,18 @@ class Runner:
             shutil.rmtree(st.dir)
         st.dir.mkdir(parents=True)
         comp = st.component
-        reporter = StageProgress(progress, st.id)
+        # Usage of the stage's engines is measured from here (live: in flight, failures).
+        reporter = StageProgress(progress, st.id, engines={n: self.plan.engines[n] for n in sorted(st.engines)})
         task = StageTask(info=st.info(self.recipe, self.run_dir.path), use=comp.name,
                          params=comp.params.model_dump(), inputs=tuple(st.inputs), join=st.join,
-                         engines=tuple(sorted(st.engines)))
+                         engines=tuple(sorted(st.engines)), resources=dict(st.resources))
         self.hook.curate_stage_started(recipe=self.recipe, stage_id=st.id, component=comp, run_dir=self.run_dir)
         try:
             done = self.executor.run(task, inputs, reporter)
         except (UserInputError, KeyboardInterrupt):
+            raise
+        except BatchesPending:
+            reporter.done("waiting for batch jobs")
             raise
         except Exception as exc:  # noqa: BLE001 - wrap with the stage name, keep the cause
             raise StageFailure(st.id, exc, run_dir=str(self.run_dir.path)) from exc
@@ -203,7 +242,8 @@ class Runner:
             outputs[st.id] = self.executor.collect(done.written)
         # In process the reporter holds the counters; a remote executor returns them in `done`.
         stats = StageStats(st.id, comp.name, done.rows_in, done.rows_out, done.rows_removed, done.seconds, False,
-                           {**reporter.counters, **done.counters}, {**reporter.metrics, **done.metrics})
+                           {**reporter.counters, **done.counters}, {**reporter.metrics, **done.metrics},
+                           engines=reporter.engine_usage(plus=done.engines))
         write_json({"id": st.id, "fingerprint": st.fingerprint, "component": comp.name, "version": comp.version,
                     "params": comp.params.model_dump(mode="json"), "inputs": st.inputs, "join": st.join,
                     "data_from": done.data_from, "stats": asdict(stats)}, RunDir.meta_file(st.dir))
@@ -254,7 +294,8 @@ class Runner:
                 {"id": st.id, "use": st.component.name, "package": reg.origin(type(st.component)).package,
                  "version": st.component.version, "fingerprint": st.fingerprint, "inputs": st.inputs,
                  "engines": st.engines, "dir": f"stages/{st.dir_name}",
-                 "status": ("reused" if stats[st.id].cached else "ran") if st.id in stats else "not run",
+                 "status": ("reused" if stats[st.id].cached else "ran") if st.id in stats else
+                           "waiting" if st.id in self.waiting else "not run",
                  "stats": asdict(stats[st.id]) if st.id in stats else None}
                 for st in (self.plan.stage(sid) for sid in self.plan.order)
             ],

@@ -1,0 +1,7 @@
+"""curate-ray: run any recipe on a Ray cluster.
+
+``curate run recipe.yaml --executor ray [--ray-address auto|ray://host:10001]`` or
+``curate.run(recipe, executor="ray")``. Row-local stages run as Ray Data ``map_batches`` over
+Arrow blocks, engine-bearing stages on a fixed pool of actors that each start their engine once,
+and whole-dataset stages (deduplication) are distributed by shuffles instead of gathered.
+"""
