@@ -29,9 +29,12 @@ from curate.formats import (MESSAGE, MESSAGES, assistant_message, conversation, 
                             render_messages, to_format, user_message)
 from curate.hookspecs import hookimpl
 from curate.recipe import EngineSpec, Join, Recipe, Resources, Stage, load_recipe
-from curate.rundir import RunDir, StageRecord
+from curate.rundir import RunDir, StageRecord, parquet_source
 from curate.runner import Executor, LocalExecutor, RunResult, StageStats, run
-from curate.runner.executor import ExecutorParams, StageRun, StageTask, group_batches, merge_inputs, with_ids
+from curate.runner.executor import (ExecutorParams, StageRun, StageTask, group_batches, merge_inputs, process_rows,
+                                    with_ids)
+from curate.engines.cache import CachedEngine, RequestCache
+from curate.plugins import registry as plugin_registry
 from curate.files import atomic_write
 from curate.templates import Template, TemplateParam, load_template, package_template
 from curate.text import text_columns, text_of
@@ -41,7 +44,8 @@ __all__ = [
     # running
     "run", "load_recipe", "Recipe", "Stage", "EngineSpec", "Join", "RunResult", "StageStats", "RunDir",
     "StageRecord", "Executor", "LocalExecutor", "ExecutorParams", "StageTask", "StageRun", "Resources",
-    "merge_inputs", "group_batches", "with_ids",
+    "merge_inputs", "group_batches", "with_ids", "process_rows", "parquet_source", "CachedEngine", "RequestCache",
+    "plugin_registry",
     # writing stage plugins
     "hookimpl", "Component", "Params", "FilterParams", "Source", "Reader", "Writer", "RowStage", "Generator",
     "Judge", "Filter", "Dedup", "StageContext", "StageInfo", "StageOutput", "Reporter", "Partitioning",

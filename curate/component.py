@@ -342,6 +342,14 @@ class Filter(RowStage):
         return StageOutput(keep, removed)
 
 
+#: Column a distributed executor gives a dedup's rows: their position in the stage's input (Int64).
+#: Survivors and cluster numbers are defined by it, so any split of the rows gives the same result.
+ORDER = "__order"
+#: Optional column of prepared rows (Float64): in a duplicate cluster, the highest survives (ties:
+#: the first in input order). Without it, the first row in input order survives.
+PRIORITY = "__priority"
+
+
 class Dedup(Component):
     """Removes duplicate rows; a global stage in two parts.
 
@@ -351,10 +359,32 @@ class Dedup(Component):
     returns a frame aligned with ``df``: ``cluster`` (int, equal within a duplicate cluster),
     ``duplicate_of`` (``id`` of the kept row, null for kept rows) and ``similarity`` (float, null
     for kept rows). The base class splits, records and drops the ``__`` columns.
+
+    **Distributed protocol** (optional; see "Distributed global stages" in docs/architecture.md).
+    A dedup whose :meth:`shuffle_keys` is not empty can run without gathering its rows, and gives
+    the result ``find_duplicates`` gives. The executor numbers the rows (:data:`ORDER`), then:
+
+    1. ``prepare_for_shuffle(batch)`` over any batch (row-local, self-contained rows);
+    2. if :meth:`fit_sample` returns rows: the ``fit_limit(population)`` rows of all batches'
+       samples with the smallest ``__sample_key`` (ties: input order), in that order, go to
+       ``fit(sample, population) -> state`` once; ``assign_batch(batch, state)`` then adds the
+       columns that need the state (shuffle keys, :data:`PRIORITY`);
+    3. for each key of :meth:`shuffle_keys`, rows with a non-null value are brought together by
+       value (a list or array value puts the row in one bucket per element) and
+       ``find_pairs(rows, key)`` returns duplicate edges ``a``, ``b`` (:data:`ORDER` values) among
+       rows sharing a value: enough edges that their connected components are the duplicate
+       clusters of those rows (a star per cluster will do);
+    4. connected components of all edges are the clusters; :meth:`resolve` picks each cluster's
+       survivor (:data:`PRIORITY`, then input order), numbers it by the survivor's :data:`ORDER`
+       and asks ``pair_similarity`` for each removed row's similarity to it.
+
+    Without the protocol, a distributed executor gathers the stage into one task.
     """
 
     kind = "dedup"
     reads = ("id",)
+    ORDER: ClassVar[str] = ORDER
+    PRIORITY: ClassVar[str] = PRIORITY
 
     @property
     def partitioning(self) -> Partitioning:
@@ -377,7 +407,12 @@ class Dedup(Component):
         found = self.find_duplicates(df)
         if found.height != df.height:
             raise RuntimeError(f"{self.name}: find_duplicates returned {found.height} rows for {df.height}")
-        scratch = [c for c in df.columns if c.startswith("__")]
+        return self.split(df, found)
+
+    def split(self, df: pl.DataFrame, found: pl.DataFrame) -> StageOutput:
+        """Kept and removed rows of ``df`` from the ``cluster``/``duplicate_of``/``similarity``
+        frame aligned with it (the ``__`` columns dropped)."""
+        scratch = [c for c in df.columns if c.startswith("__") and c != ORDER]  # the order stays, if given
         marked = df.drop(scratch).with_columns(
             found["cluster"].cast(pl.Int64).alias(self.cluster_column),
             found["duplicate_of"].cast(pl.Utf8).alias("duplicate_of"),
@@ -385,5 +420,94 @@ class Dedup(Component):
         )
         is_dup = pl.col("duplicate_of").is_not_null()
         kept = marked.filter(~is_dup).drop("duplicate_of", "similarity")
-        removed = marked.filter(is_dup).with_columns(pl.lit(f"duplicate ({self.name})").alias(REASON))
+        removed = marked.filter(is_dup).with_columns(pl.lit(self.reason).alias(REASON))
         return StageOutput(kept, removed)
+
+    @property
+    def reason(self) -> str:
+        """The ``reason`` of removed rows."""
+        return f"duplicate ({self.name})"
+
+    # --- distributed protocol (optional) --------------------------------------------------------
+    def shuffle_keys(self) -> list[str]:
+        """Scratch columns that bucket the rows: every duplicate pair shares a non-null value in at
+        least one of them (exact: the hash; MinHash: the LSH band keys; semantic: the k-means
+        cluster). Empty (the default): the dedup runs whole, through ``find_duplicates``."""
+        return []
+
+    def bucket_columns(self) -> list[str] | None:
+        """Columns ``find_pairs`` and ``pair_similarity`` read besides the key, ``id`` and
+        :data:`ORDER` (``None``: all). A distributed executor moves only these between machines."""
+        return None
+
+    def prepare_for_shuffle(self, df: pl.DataFrame) -> pl.DataFrame:
+        """``prepare_batch`` for a distributed executor: the rows must carry everything the later
+        steps read (they move between machines; files a batch writes may not be where they run)."""
+        return self.prepare_batch(df)
+
+    def fit_sample(self, df: pl.DataFrame) -> pl.DataFrame | None:
+        """Rows of a prepared batch that may train a fitted state (e.g. k-means), with a UInt64
+        ``__sample_key`` that decides which of them do; ``None`` (the default): nothing to fit."""
+        return None
+
+    def fit_limit(self, population: int) -> int:
+        """How many sample rows ``fit`` reads, given the number of rows :meth:`fit_sample` offered."""
+        return population
+
+    def fit(self, sample: pl.DataFrame, population: int) -> Any:
+        """The state ``assign_batch`` needs, from the ``fit_limit`` sample rows with the smallest
+        ``__sample_key`` (ties: input order), in that order. Must be picklable."""
+        return None
+
+    def assign_batch(self, df: pl.DataFrame, state: Any) -> pl.DataFrame:
+        """Row-local, after ``fit``: add the columns that need the fitted state."""
+        return df
+
+    def find_pairs(self, rows: pl.DataFrame, key: str) -> pl.DataFrame:
+        """Duplicate edges among ``rows``: whole buckets of ``key`` (every row sharing a value;
+        maybe several buckets; an element per row where the key is a list). Returns Int64 columns
+        ``a`` and ``b`` (:data:`ORDER` values); their connected components are what matters."""
+        raise NotImplementedError(f"{self.name} declares shuffle keys but does not implement find_pairs")
+
+    def pair_similarity(self, rows: pl.DataFrame, kept: pl.DataFrame) -> pl.Series:
+        """Similarity of each of ``rows`` to the row of ``kept`` at the same position (the
+        survivor of its cluster); both frames are prepared rows with :meth:`bucket_columns`."""
+        return pl.Series("similarity", [1.0] * rows.height, dtype=pl.Float64)
+
+    def key_rows(self, prepared: pl.DataFrame, key: str) -> pl.DataFrame:
+        """The rows of a prepared batch that go to buckets of ``key``: those with a value, one row
+        per element where it is a list or array, with ``id``, :data:`ORDER`, the key and
+        :meth:`bucket_columns` (what an executor shuffles by the key)."""
+        keep = self.bucket_columns()
+        cols = list(dict.fromkeys(["id", ORDER, key, *(prepared.columns if keep is None else keep)]))
+        rows = prepared.select(c for c in cols if c in prepared.columns).filter(pl.col(key).is_not_null())
+        dtype = rows.schema[key]
+        if isinstance(dtype, pl.Array):
+            rows = rows.with_columns(pl.col(key).arr.to_list())
+        if isinstance(dtype, (pl.Array, pl.List)):
+            rows = rows.explode(key).filter(pl.col(key).is_not_null())
+        return rows
+
+    def resolve(self, members: pl.DataFrame, component: str = "__component") -> pl.DataFrame:
+        """Clusters to results: ``members`` are prepared rows of whole clusters (``component``
+        names the cluster). Returns, per member, :data:`ORDER`, ``cluster`` (the survivor's
+        :data:`ORDER`), ``duplicate_of`` (its ``id``; null for the survivor) and ``similarity``."""
+        by = [pl.col(PRIORITY).fill_nan(None).fill_null(float("-inf")).neg()] if PRIORITY in members.columns else []
+        ranked = members.sort([component, *by, pl.col(ORDER)])
+        first = ranked.group_by(component, maintain_order=True).agg(
+            pl.col(ORDER).first().alias("__kept_order"), pl.col("id").first().cast(pl.Utf8).alias("__kept_id"),
+            pl.len().alias("__size"))
+        ranked = ranked.join(first, on=component, how="left", maintain_order="left")
+        dup = ranked.filter(pl.col(ORDER) != pl.col("__kept_order"))
+        similarity = pl.Series("similarity", [], dtype=pl.Float64)
+        if dup.height:
+            survivors = ranked.filter(pl.col(ORDER) == pl.col("__kept_order")).select(pl.exclude("^__kept.*$"))
+            kept_rows = dup.select(pl.col("__kept_order").alias(ORDER)).join(survivors, on=ORDER, how="left",
+                                                                            maintain_order="left")
+            similarity = self.pair_similarity(dup, kept_rows).cast(pl.Float64).alias("similarity")
+        dup = dup.select(ORDER, pl.col("__kept_order").alias("cluster"), pl.col("__kept_id").alias("duplicate_of"),
+                         similarity)
+        kept = ranked.filter(pl.col(ORDER) == pl.col("__kept_order")).select(
+            ORDER, pl.col("__kept_order").alias("cluster"), pl.lit(None, pl.Utf8).alias("duplicate_of"),
+            pl.lit(None, pl.Float64).alias("similarity"))
+        return pl.concat([kept, dup]).with_columns(pl.col(ORDER).cast(pl.Int64), pl.col("cluster").cast(pl.Int64))

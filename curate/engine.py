@@ -34,6 +34,8 @@ from curate.errors import CurateError
 Message = dict[str, str]  # {"role": "user" | "assistant" | "system", "content": "..."}
 
 CHAT, SCORE = "chat", "score"
+#: Engine params that never change outputs, left out of every identity (see :meth:`Engine.identity`).
+NOT_IDENTITY = frozenset({"pricing"})
 
 
 class SamplingParams(BaseModel):
@@ -91,20 +93,25 @@ class ChatResult:
     completion_tokens: int = 0
     error: str | None = None
     cached: bool = False
+    #: answered through a provider's batch API (priced at the batch rates of :class:`Pricing`)
+    batch: bool = False
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
     def to_json(self) -> dict[str, Any]:
-        return {"completions": [vars(c) for c in self.completions], "prompt_tokens": self.prompt_tokens,
+        data = {"completions": [vars(c) for c in self.completions], "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "error": self.error}
+        if self.batch:  # only when set: rows written before the flag existed read back the same
+            data["batch"] = True
+        return data
 
     @classmethod
     def from_json(cls, id: str, data: dict[str, Any]) -> "ChatResult":
         return cls(id=id, completions=[Completion(**c) for c in data["completions"]],
                    prompt_tokens=data.get("prompt_tokens", 0), completion_tokens=data.get("completion_tokens", 0),
-                   error=data.get("error"), cached=True)
+                   error=data.get("error"), cached=True, batch=bool(data.get("batch", False)))
 
 
 @dataclass
@@ -148,10 +155,57 @@ OnResult = Callable[[ChatResult], None]
 OnScore = Callable[[ScoreResult], None]
 
 
+@dataclass(frozen=True)
+class EngineRun:
+    """What the runner tells an engine about the run it serves (see :meth:`Engine.bind`)."""
+
+    #: the engine's name in the recipe (``engines: {name: ...}``)
+    name: str
+    #: ``RUN_DIR/engines/<name>``: state that must survive the process (submitted batch jobs) and
+    #: ``status.json`` for ``curate status``; created by the engine when it first writes there
+    state_dir: Path
+    #: ``False`` for ``curate run --no-wait``: submit long-running jobs, do not wait for them
+    wait: bool = True
+
+
+class Pricing(BaseModel):
+    """What an engine's tokens cost, in USD per million tokens; set as the engine param ``pricing``::
+
+        engines:
+          default: {use: openai, model: gpt-4o-mini, pricing: {prompt_per_mtok: 0.15, completion_per_mtok: 0.60}}
+
+    Only requests the engine answered in this run are priced; answers from the request cache
+    cost nothing. Results flagged :attr:`ChatResult.batch` are priced at the batch rates."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt_per_mtok: float = Field(ge=0, description="USD per 1M prompt (input) tokens of live requests.")
+    completion_per_mtok: float = Field(ge=0, description="USD per 1M completion (output) tokens of live requests.")
+    batch_prompt_per_mtok: float | None = Field(
+        None, ge=0, description="USD per 1M prompt tokens of batch-API requests; default: half of `prompt_per_mtok`.")
+    batch_completion_per_mtok: float | None = Field(
+        None, ge=0, description="USD per 1M completion tokens of batch-API requests; default: half of "
+                                "`completion_per_mtok`.")
+
+    def cost(self, prompt_tokens: int, completion_tokens: int, batch: bool = False) -> float:
+        """USD for one request's tokens."""
+        if batch:
+            prompt = self.prompt_per_mtok / 2 if self.batch_prompt_per_mtok is None else self.batch_prompt_per_mtok
+            completion = (self.completion_per_mtok / 2 if self.batch_completion_per_mtok is None
+                          else self.batch_completion_per_mtok)
+        else:
+            prompt, completion = self.prompt_per_mtok, self.completion_per_mtok
+        return (prompt_tokens * prompt + completion_tokens * completion) / 1_000_000
+
+
 class EngineParams(BaseModel):
     """Base of every engine's params: unknown keys are errors, every field is described."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pricing: Pricing | None = Field(
+        None, description="Price table (USD per 1M prompt/completion tokens, live and batch) to report what the "
+                          "run cost per stage; not part of the engine's identity (changing it reruns nothing).")
 
 
 class Engine:
@@ -180,7 +234,7 @@ class Engine:
 
         Part of stage fingerprints and request cache keys, so it must be final *before*
         :meth:`start` (read files, do not load models) and must never include secrets."""
-        ident = {"backend": self.name, **self.params.model_dump(exclude=self.identity_exclude())}
+        ident = {"backend": self.name, **self.params.model_dump(exclude=self.identity_exclude() | NOT_IDENTITY)}
         template = self.chat_template()
         if template:
             ident["chat_template"] = hashlib.sha256(template.encode()).hexdigest()[:16]
@@ -199,6 +253,11 @@ class Engine:
         """Check the engine can work (server reachable, model served, weights load) and get ready.
         Raise :class:`EngineError` with a clear message when it cannot. Called before any stage
         that uses it executes."""
+
+    def bind(self, run: EngineRun) -> None:
+        """Called by the runner for every engine of a run, before :meth:`start`: the engine's
+        recipe name, its state folder in the run directory and the run's ``wait`` option. Engines
+        that keep state across processes (batch jobs) need it; the default ignores it."""
 
     def close(self) -> None:
         """Release the model or connections."""

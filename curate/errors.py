@@ -64,3 +64,53 @@ class StageFailure(CurateError):
                 " rerun the same command to resume from this stage"
             )
         super().__init__(msg)
+
+
+class BatchesPending(CurateError):
+    """Batch jobs are still running and the run was asked not to wait for them
+    (``curate run --no-wait``, ``curate.run(..., wait=False)``). Not a failure: finished stages
+    are checkpointed, the batches are recorded in the run directory, and running the same command
+    again picks them up. The CLI prints it and exits 0.
+
+    ``batches``: ids of the batches still running; ``submitted``: those submitted by this run;
+    ``stages``: the stages waiting for them (filled in by the runner)."""
+
+    #: ids listed in the message; the rest are counted
+    SHOWN = 5
+
+    def __init__(self, batches: list[str], *, submitted: list[str] = (), engine: str | None = None,
+                 stages: list[str] = ()):
+        self.batches = list(dict.fromkeys(batches))
+        self.submitted = list(dict.fromkeys(submitted))
+        self.engine = engine
+        self.stages = list(stages)
+        super().__init__(self.message())
+
+    def __str__(self) -> str:  # rendered when shown, so stages added by the runner are included
+        return self.message()
+
+    @staticmethod
+    def _ids(ids: list[str]) -> str:
+        shown = ", ".join(ids[: BatchesPending.SHOWN])
+        return shown + (f" and {len(ids) - BatchesPending.SHOWN} more" if len(ids) > BatchesPending.SHOWN else "")
+
+    def message(self) -> str:
+        def count(n: int) -> str:
+            return f"{n} batch{'es' if n != 1 else ''}"
+
+        parts = []
+        if self.submitted:
+            parts.append(f"submitted {count(len(self.submitted))} ({self._ids(self.submitted)})")
+        waiting = [b for b in self.batches if b not in self.submitted]
+        if waiting:
+            parts.append(f"{count(len(waiting))} still running ({self._ids(waiting)})")
+        text = "; ".join(parts) or "batches still running"
+        if self.stages:
+            text += f"; waiting: stage{'s' if len(self.stages) != 1 else ''} {', '.join(self.stages)}"
+        return text + "; run the same command again to pick them up"
+
+    @classmethod
+    def merge(cls, pending: list["BatchesPending"], stages: list[str] = ()) -> "BatchesPending":
+        """One error for every stage left waiting."""
+        return cls([b for p in pending for b in p.batches], submitted=[b for p in pending for b in p.submitted],
+                   stages=list(stages))

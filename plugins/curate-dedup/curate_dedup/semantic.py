@@ -28,6 +28,8 @@ Keep = Literal["score", "centroid_closest", "centroid_farthest", "random"]
 #: Without a run (a stage used as a library, no folder to cache in): the embedding itself
 #: (``Array(Float32, dim)``).
 FILE, ROW, VECTOR = "__embedding_file", "__embedding_row", "__embedding"
+#: On a distributed executor: each row's k-means cluster (the shuffle key), null where the text is empty.
+CLUSTER = "__semantic_cluster"
 
 
 class SemanticParams(curate.Params):
@@ -143,14 +145,7 @@ class SemanticDedup(curate.Dedup):
         n = df.height
         present = pl.Series(np.zeros(n, dtype=bool)).scatter(rows, True)
         if self.ctx is None:
-            if not len(rows):
-                return df.with_columns(pl.Series(VECTOR, [None] * n, dtype=pl.Null))
-            out = np.empty((len(rows), self._dim()), dtype=self.params.cache_dtype)
-            core.embed(texts.gather(rows), self.model(), out, batch_size=self.params.batch_size)
-            full = np.zeros((n, out.shape[1]), dtype=np.float32)
-            full[rows] = out
-            vector = pl.Series(VECTOR, full, dtype=pl.Array(pl.Float32, out.shape[1]))
-            return df.with_columns(pl.select(pl.when(pl.lit(present)).then(pl.lit(vector)).alias(VECTOR)).to_series())
+            return df.with_columns(self._vectors_column(texts, rows, n))
         file = pl.Series(FILE, [None] * n, dtype=pl.String)
         row = pl.Series(ROW, [None] * n, dtype=pl.UInt32)
         if len(rows):
@@ -214,19 +209,21 @@ class SemanticDedup(curate.Dedup):
         stacked = core.StackedRows(arrays, which, position)
         return stacked, stacked.digest(keys)
 
-    def clusters(self, emb: np.ndarray | core.StackedRows, anchor: str | None, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """k-means centroids and labels, cached next to the embeddings they were computed from
-        (a rerun with another ``eps`` or ``keep`` skips k-means as well)."""
+    def clusters(self, emb: np.ndarray | core.StackedRows, anchor: str | None, k: int,
+                 sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """k-means centroids and labels (trained on the rows ``sample`` names, see
+        :meth:`sample`), cached next to the embeddings they were computed from (a rerun with
+        another ``eps`` or ``keep`` skips k-means as well)."""
         p = self.params
 
         def compute() -> tuple[np.ndarray, np.ndarray]:
             return core.kmeans(emb, k, seed=p.seed, niter=p.kmeans_iters,
-                               max_points_per_centroid=p.max_points_per_centroid)
+                               max_points_per_centroid=p.max_points_per_centroid, sample=sample)
 
         cache = self._cache()
         if cache is None or anchor is None:
             return compute()
-        path = cache.path(anchor).with_suffix(f".kmeans-{k}-{p.seed}-{p.kmeans_iters}-{p.max_points_per_centroid}.npz")
+        path = cache.path(anchor).with_suffix(f".kmeans2-{k}-{p.seed}-{p.kmeans_iters}-{p.max_points_per_centroid}.npz")
         if path.exists():
             try:
                 with np.load(path) as cached:
@@ -253,14 +250,14 @@ class SemanticDedup(curate.Dedup):
                                    where=self.where, hint="point `score_column` at a numeric column")
         return col.cast(pl.Float64).fill_nan(None).fill_null(-np.inf).to_numpy()
 
-    def priority(self, scores: np.ndarray | None, rows: np.ndarray, emb: np.ndarray | core.StackedRows,
+    def priority(self, scores: np.ndarray | None, ids: pl.Series, emb: np.ndarray | core.StackedRows,
                  centroids: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """Higher survives, per compared row."""
+        """Higher survives, per compared row (``scores`` and ``ids`` of those rows)."""
         p = self.params
         if scores is not None:
-            return scores[rows]
+            return scores
         if p.keep == "random":
-            return np.random.default_rng(p.seed).random(len(rows))
+            return core.random_priority(ids, p.seed)
         closeness = core.centroid_similarity(emb, centroids, labels)
         return closeness if p.keep == "centroid_closest" else -closeness
 
@@ -281,12 +278,113 @@ class SemanticDedup(curate.Dedup):
         if len(rows) < 2:
             return result_frame(ids, rows, rows, np.ones(len(rows)), n)
         emb, anchor = self.vectors(df, rows)
-        k = p.n_clusters or core.default_clusters(len(rows))
-        centroids, labels = self.clusters(emb, anchor, k)
-        priority = self.priority(scores, rows, emb, centroids, labels)
+        k = self.n_clusters(len(rows))
+        # The rows k-means trains on: the smallest keys of their ids (ties: input order).
+        keys = core.sample_keys(ids.gather(rows), p.seed)
+        sample = np.lexsort((np.arange(len(rows)), keys))[:self.fit_limit(len(rows))]
+        centroids, labels = self.clusters(emb, anchor, k, sample)
+        priority = self.priority(None if scores is None else scores[rows], ids.gather(rows), emb, centroids, labels)
         found = core.compare_clusters(emb, labels, 1.0 - p.eps, priority)
         if self.ctx is not None:
-            self.ctx.count("clusters", int(min(k, len(rows))))
+            self.ctx.count("clusters", k)
             self.ctx.count("pairs_compared", found.pairs)
             self.ctx.count("duplicate_pairs", found.edges)
         return result_frame(ids, rows, rows[found.kept], found.similarity, n)
+
+    def n_clusters(self, population: int) -> int:
+        """k-means clusters for ``population`` rows with text."""
+        return max(1, min(self.params.n_clusters or core.default_clusters(population), population))
+
+    # --- distributed protocol: k-means clusters bucket the rows ------------------------------------
+    def prepare_for_shuffle(self, df: pl.DataFrame) -> pl.DataFrame:
+        """The vectors travel in the rows (``__embedding``), not through the run's cache."""
+        self.scores(df)
+        texts, rows = self.texts(df)
+        if self.ctx is not None:
+            self.ctx.advance(df.height)
+        return df.with_columns(self._vectors_column(texts, rows, df.height))
+
+    def _vectors_column(self, texts: pl.Series, rows: np.ndarray, n: int) -> pl.Series:
+        if not len(rows):
+            return pl.Series(VECTOR, [None] * n, dtype=pl.Null)
+        out = np.empty((len(rows), self._dim()), dtype=self.params.cache_dtype)
+        core.embed(texts.gather(rows), self.model(), out, batch_size=self.params.batch_size)
+        full = np.zeros((n, out.shape[1]), dtype=np.float32)
+        full[rows] = out
+        vector = pl.Series(VECTOR, full, dtype=pl.Array(pl.Float32, out.shape[1]))
+        present = pl.Series(np.zeros(n, dtype=bool)).scatter(rows, True)
+        return pl.select(pl.when(pl.lit(present)).then(pl.lit(vector)).alias(VECTOR)).to_series()
+
+    def fit_sample(self, df: pl.DataFrame) -> pl.DataFrame | None:
+        if df.schema[VECTOR] == pl.Null:  # no text in this batch
+            return pl.DataFrame(schema={self.ORDER: pl.Int64, "__sample_key": pl.UInt64})
+        rows = df.filter(pl.col(VECTOR).is_not_null())
+        keys = pl.Series("__sample_key", core.sample_keys(rows["id"], self.params.seed), dtype=pl.UInt64)
+        return rows.select(self.ORDER, VECTOR).with_columns(keys)
+
+    def fit_limit(self, population: int) -> int:
+        return min(population, self.n_clusters(population) * self.params.max_points_per_centroid)
+
+    def fit(self, sample: pl.DataFrame, population: int) -> np.ndarray | None:
+        """The k-means centroids (``None``: fewer than two rows with text, nothing to compare)."""
+        if population < 2:
+            return None
+        p = self.params
+        train = _matrix(sample[VECTOR])
+        return core.kmeans_fit(train, self.n_clusters(population), seed=p.seed, niter=p.kmeans_iters,
+                               max_points_per_centroid=p.max_points_per_centroid)
+
+    def assign_batch(self, df: pl.DataFrame, state: np.ndarray | None) -> pl.DataFrame:
+        """Each row's k-means cluster (``__semantic_cluster``, the shuffle key) and priority."""
+        n = df.height
+        label = pl.Series(CLUSTER, [None] * n, dtype=pl.Int64)
+        priority = pl.Series(self.PRIORITY, [None] * n, dtype=pl.Float64)
+        if state is None or df.schema[VECTOR] == pl.Null:
+            return df.with_columns(label, priority)
+        rows = np.flatnonzero(df[VECTOR].is_not_null().to_numpy())
+        emb = _matrix(df[VECTOR].gather(rows))
+        labels = core.kmeans_assign(emb, state)
+        scores = self.scores(df)
+        value = self.priority(None if scores is None else scores[rows], df["id"].gather(rows), emb, state, labels)
+        return df.with_columns(label.scatter(rows, labels), priority.scatter(rows, np.asarray(value, np.float64)))
+
+    def shuffle_keys(self) -> list[str]:
+        return [CLUSTER]
+
+    def bucket_columns(self) -> list[str]:
+        return [VECTOR]
+
+    def find_pairs(self, rows: pl.DataFrame, key: str) -> pl.DataFrame:
+        """Within each k-means cluster, a star per group of rows linked by cosine >= 1 - eps."""
+        rows = rows.sort(key, self.ORDER)
+        labels, order = rows[key].to_numpy(), rows[self.ORDER].to_numpy().astype(np.int64)
+        bounds = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1], True])
+        emb = _matrix(rows[VECTOR])
+        lefts, rights = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        for c in range(len(bounds) - 1):
+            s, e = bounds[c], bounds[c + 1]
+            if e - s < 2:
+                continue
+            local, n_edges = core._cluster_components(np.ascontiguousarray(emb[s:e]), 1.0 - self.params.eps)
+            if not n_edges:
+                continue
+            root = np.full(local.max() + 1, e - s, dtype=np.int64)
+            np.minimum.at(root, local, np.arange(e - s))
+            linked = np.flatnonzero(root[local] != np.arange(e - s))
+            lefts.append(order[s:e][root[local[linked]]])
+            rights.append(order[s:e][linked])
+        return pl.DataFrame({"a": np.concatenate(lefts), "b": np.concatenate(rights)})
+
+    def pair_similarity(self, rows: pl.DataFrame, kept: pl.DataFrame) -> pl.Series:
+        """The cosine of the two rows' embeddings."""
+        a, b = _matrix(rows[VECTOR]), _matrix(kept[VECTOR])
+        return pl.Series("similarity", np.einsum("ij,ij->i", a, b), dtype=pl.Float64)
+
+
+def _matrix(col: pl.Series) -> np.ndarray:
+    """``(rows, dim)`` float32 from an ``Array(Float32, dim)`` column without nulls."""
+    col = col.rechunk()
+    arr = col.to_arrow()
+    dim = col.dtype.size
+    values = arr.values.to_numpy(zero_copy_only=False)[arr.offset * dim:(arr.offset + len(arr)) * dim]
+    return np.ascontiguousarray(values.reshape(len(arr), dim), dtype=np.float32)

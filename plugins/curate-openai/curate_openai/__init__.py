@@ -26,6 +26,13 @@ Up to ``max_in_flight`` requests run at once; connection errors, timeouts, 408, 
 ``max_attempts`` times in total. A request that still fails (or gets another 4xx, such as a prompt
 over the context length) fails only its own row. ``start()`` checks that the server answers and
 serves the model before anything runs. See docs/plugins/openai.md.
+
+``batch: true`` sends the same requests through OpenAI's Batch API (half the price, answers within
+24 h; :mod:`curate_openai.batch`): same engine identity, so live and batch answers share the
+request cache, and submitted batches are recorded in the run directory and resumed by a rerun::
+
+    engines:
+      default: {use: openai, model: gpt-4o-mini, batch: true}
 """
 
 from curate import hookimpl

@@ -8,17 +8,18 @@ import ipaddress
 import logging
 import os
 import urllib.request
+import weakref
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from curate import ChatEngine, ChatRequest, ChatResult, EngineError, EngineParams, OnResult
+from curate import BatchParams, ChatEngine, ChatRequest, ChatResult, EngineError, EngineRun, OnResult
 from curate_openai import wire
-from curate_openai.loop import run_sync
+from curate_openai.loop import LoopThread, run_sync
 from curate_openai.pool import describe as _describe
 from curate_openai.retry import Backoff, is_retryable, retry_after_seconds
-from curate_openai.pool import post_retrying, run_pool
+from curate_openai.pool import SharedSession, post_retrying, run_pool
 
 log = logging.getLogger("curate.openai")
 
@@ -29,7 +30,7 @@ START_TIMEOUT = 30.0
 MAX_LISTED_MODELS = 30
 
 
-class OpenAIParams(EngineParams):
+class OpenAIParams(BatchParams):  # batch: true sends through the Batch API (curate_openai.batch)
     model: str = Field(description="Model name as the server knows it (vLLM: the path or `--served-model-name`).")
     base_url: str = Field("https://api.openai.com/v1",
                           description="Server root that `/chat/completions` and `/models` hang off, e.g. "
@@ -115,6 +116,22 @@ class OpenAIEngine(ChatEngine):
         self.retries = 0
         self.failures = 0
         self._sleep = asyncio.sleep  # backoff waits; tests swap in a recorder
+        # One event loop and one connection pool for all generate calls, made on first use.
+        self._loop, self._pool = LoopThread(), SharedSession()
+        weakref.finalize(self, self._loop.close, self._pool.close)  # an engine nobody closed
+        self._batches: Any = None  # the Batch API half, with `batch: true`
+
+    def bind(self, run: EngineRun) -> None:
+        if self.params.batch:
+            self.batches().bind(run)
+
+    def batches(self) -> Any:
+        """The Batch API half of this engine (:class:`curate_openai.batch.OpenAIBatches`)."""
+        if self._batches is None:
+            from curate_openai.batch import OpenAIBatches
+
+            self._batches = OpenAIBatches(self)
+        return self._batches
 
     # --- identity -------------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
@@ -147,8 +164,9 @@ class OpenAIEngine(ChatEngine):
     def _session(self, timeout: float, limit: int) -> Any:
         import aiohttp
 
-        # One session (connection pool) per call. No trust_env: it costs two thread hops per request
-        # (netrc, proxy lookup); the proxy is looked up once instead (_env_proxy). No cookies.
+        # generate keeps one session (connection pool) across its calls (SharedSession). No trust_env:
+        # it costs two thread hops per request (netrc, proxy lookup); the proxy is looked up once
+        # instead (_env_proxy). No cookies.
         connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
         return aiohttp.ClientSession(connector=connector, headers=self._headers(), cookie_jar=aiohttp.DummyCookieJar(),
                                      timeout=aiohttp.ClientTimeout(total=timeout))
@@ -234,15 +252,21 @@ class OpenAIEngine(ChatEngine):
     def generate(self, requests: list[ChatRequest], on_result: OnResult | None = None) -> list[ChatResult]:
         if not requests:
             return []
-        return run_sync(lambda: self._generate(requests, on_result))
+        if self.params.batch:  # same identity, same request cache: only the transport differs
+            return self.batches().generate(requests, on_result)
+        return self._loop.run(lambda: self._generate(requests, on_result))
 
     async def _generate(self, requests: list[ChatRequest], on_result: OnResult | None) -> list[ChatResult]:
         p = self.params
         url = f"{p.base_url}/chat/completions"
         proxy = _env_proxy(url)
-        async with self._session(p.timeout, p.max_in_flight) as session:
-            return await run_pool(len(requests), p.max_in_flight,
-                                  lambda i: self._complete(session, url, proxy, requests[i]), on_result)
+        session = await self._pool.get(lambda: self._session(p.timeout, p.max_in_flight))
+        return await run_pool(len(requests), p.max_in_flight,
+                              lambda i: self._complete(session, url, proxy, requests[i]), on_result)
+
+    def close(self) -> None:
+        """Close the connections and stop the engine's event loop (a later call starts them again)."""
+        self._loop.close(self._pool.close)
 
     async def _complete(self, session: Any, url: str, proxy: str | None, req: ChatRequest) -> ChatResult:
         """One request, with retries; never raises for a failed request."""

@@ -84,6 +84,31 @@ async def post_retrying(session: Any, url: str, proxy: str | None, body: bytes, 
     return fail(reason, params.max_attempts)
 
 
+class SharedSession:
+    """One aiohttp session (connection pool) for every call of an engine: made on first use, on the
+    engine's :class:`~curate_openai.loop.LoopThread`, and kept, so a stage that calls the engine
+    batch after batch reuses its open connections instead of connecting again each time."""
+
+    def __init__(self) -> None:
+        self._session: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}  # a copy elsewhere makes its own
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._session = None
+
+    async def get(self, make: Callable[[], Any]) -> Any:
+        if self._session is None or self._session.closed:
+            self._session = make()
+        return self._session
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+
 async def cancel(tasks: list[asyncio.Future[Any]]) -> None:
     for t in tasks:
         t.cancel()

@@ -5,3 +5,12 @@
 Arrow blocks, engine-bearing stages on a fixed pool of actors that each start their engine once,
 and whole-dataset stages (deduplication) are distributed by shuffles instead of gathered.
 """
+
+import curate
+
+
+@curate.hookimpl
+def curate_register_executors(register):
+    from curate_ray.executor import RayExecutor
+
+    register(RayExecutor)

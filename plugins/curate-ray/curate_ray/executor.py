@@ -1,0 +1,498 @@
+"""The ``ray`` executor: the same recipe, the same plugins, on a Ray cluster (Ray Data underneath).
+
+Stages map onto Ray by how they partition (see :class:`curate.Component`):
+
+* ``rows`` / ``groups``: ``map_batches`` over Arrow blocks on a pool of actors
+  (:class:`curate_ray.worker.StageWorker`), each building the component and its engines once;
+  grouped stages are hash-partitioned by their keys first, so a group never spans two batches;
+* ``global`` (deduplication): distributed by shuffles (:mod:`curate_ray.dedup`), not gathered;
+* sources run in a worker task, writers format in parallel and write in a worker task.
+
+Every stage's output is a folder of Parquet parts (``output.parquet/``) written by the workers,
+with the same fingerprints as the local executor, so a run can resume on either executor. The
+driver holds dataset handles and counts, never the rows.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+from pydantic import Field
+
+import curate
+from curate_ray import cluster
+from curate_ray.progress import StageTally
+from curate_ray.worker import StageWorker, shard_dir
+
+ORDER = "__order"
+#: Rows per batch of a CPU stage whose component and recipe leave it open.
+DEFAULT_BATCH_ROWS = 4096
+#: Actors of an engine stage whose engine talks HTTP (no GPU), when the recipe leaves it open.
+DEFAULT_HTTP_ACTORS = 4
+
+
+class RayParams(curate.ExecutorParams):
+    address: str | None = Field(None, description="Cluster to join: `auto` (a `ray start` cluster on this machine) or "
+                                "`ray://host:10001`. Default: start a local cluster for the run and stop it after.")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of the local cluster curate starts (default: all).")
+    object_store_memory: int | None = Field(None, ge=78_643_200, description="Object store bytes of the local "
+                                            "cluster (default: 15% of RAM, at most 4 GiB).")
+    batch_rows: int = Field(DEFAULT_BATCH_ROWS, ge=1, description="Rows per batch of CPU stages that set none.")
+
+
+class RayDataset:
+    """A stage output on the cluster: a Ray dataset (lazy; read from its Parquet parts)."""
+
+    def __init__(self, ds: Any, num_rows: int | None = None):
+        self.ds = ds
+        self._num_rows = num_rows
+        self._columns: list[str] | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        if self._columns is None:
+            schema = self.ds.schema()
+            self._columns = list(schema.names) if schema is not None else []
+        return self._columns
+
+    @property
+    def num_rows(self) -> int:
+        if self._num_rows is None:
+            self._num_rows = self.ds.count()
+        return self._num_rows
+
+
+def _read_parts(path: Path) -> Any:
+    import ray
+
+    return ray.data.read_parquet(str(path) if path.is_dir() else [str(path)])
+
+
+class RayExecutor(curate.Executor):
+    """Runs stages on a Ray cluster: actors per stage, shuffles for deduplication, output in parts."""
+
+    name = "ray"
+    Params = RayParams
+    starts_engines = True
+
+    def __init__(self, params: Any = None, **kwargs: Any):
+        super().__init__(params, **kwargs)
+        self.run_dir: curate.RunDir | None = None
+        self.engines: dict[str, Any] = {}
+        self._started_cluster = False
+        self._checked: set[str] = set()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def open(self, run_dir: curate.RunDir, engines: dict[str, curate.Engine]) -> None:
+        import ray
+
+        p = self.params
+        self._started_cluster = cluster.connect(p.address, p.num_cpus, p.object_store_memory)
+        ctx = ray.data.DataContext.get_current()
+        ctx.execution_options.preserve_order = True  # the same row order as locally: dedup keeps the same rows
+        ctx.enable_progress_bars = False  # curate shows its own per stage
+        ctx.print_on_execution_start = False
+        self.run_dir, self.engines = run_dir, engines
+
+    def close(self) -> None:
+        import ray
+
+        if self.run_dir is not None:
+            merge_shards(self.run_dir.path)
+        if self._started_cluster and ray.is_initialized():
+            ray.shutdown()
+        self._started_cluster = False
+
+    def load(self, stage_dir: Path) -> RayDataset:
+        return RayDataset(_read_parts(curate.RunDir.output_file(stage_dir)))
+
+    def collect(self, data: Any) -> pl.DataFrame:
+        if not isinstance(data, RayDataset):
+            raise TypeError(f"the ray executor cannot collect {type(data).__name__}")
+        import ray
+
+        tables = ray.get(data.ds.to_arrow_refs())
+        tables = [t for t in tables if t.num_rows] or tables[:1]
+        if not tables:
+            return pl.DataFrame()
+        out = pl.from_arrow(pa.concat_tables(tables, promote_options="default"))
+        assert isinstance(out, pl.DataFrame)
+        return out
+
+    # --- one stage ---------------------------------------------------------------------------
+    def run(self, task: curate.StageTask, inputs: list[Any], reporter: curate.Reporter) -> curate.StageRun:
+        task = _absolute(task)  # workers on other nodes (and `ray start` ones here) have another cwd
+        comp = task.build()
+        self._check_cluster(task, comp)
+        t0 = time.perf_counter()
+        ds = self._merge(task, inputs)
+        rows_in = sum(d.num_rows for d in inputs)
+        reporter.start(comp.progress_total(rows_in))
+        tally = StageTally.remote()
+        out_dir = curate.RunDir.output_file(task.info.stage_dir)
+        written = None
+        data_from = None
+        with _Poller(tally, reporter):
+            if isinstance(comp, curate.Source):
+                kept = self._source(task, ds)
+                kept.write_parquet(str(out_dir))
+            elif isinstance(comp, curate.Writer):
+                written = self._write(task, ds, tally)
+                if len(inputs) == 1:
+                    data_from = task.inputs[0]
+                else:
+                    ds.write_parquet(str(out_dir))
+            elif isinstance(comp, curate.Dedup):
+                self._dedup(task, comp, ds, tally, out_dir)
+            else:
+                self._rows(task, comp, ds, tally).write_parquet(str(out_dir))
+        totals = _get(tally.totals.remote())
+        if data_from is None:
+            _ensure_parts(out_dir, ds)
+            output = RayDataset(_read_parts(out_dir))
+        else:
+            output = inputs[0]
+        rows_out = output.num_rows
+        if isinstance(comp, curate.Source):
+            rows_in = 0
+            if rows_out == 0:
+                verb = "read" if isinstance(comp, curate.Reader) else "made"
+                raise curate.DataError(f"stage {task.info.stage_id!r} ({comp.name}) {verb} no rows",
+                                       hint="the input is empty; point the stage at data (or params) that give rows")
+        removed = totals["removed"] if not isinstance(comp, curate.Dedup) else _count_removed(task.info.stage_dir)
+        metrics = dict(totals["metrics"])
+        metrics["ray_nodes"] = float(len(totals["nodes"]))
+        extra: dict[str, Any] = {}
+        if "engines" in curate.StageRun.__dataclass_fields__:
+            extra["engines"] = totals["usage"]
+        return curate.StageRun(output, rows_in, rows_out, removed, time.perf_counter() - t0,
+                               counters=totals["counters"], metrics=metrics, written=written,
+                               data_from=data_from, **extra)
+
+    def _check_cluster(self, task: curate.StageTask, comp: curate.Component) -> None:
+        reg = curate.plugin_registry()
+        needed = {}
+        for name in [task.use, *(self.engines[e].name for e in task.engines)]:
+            if name in self._checked:
+                continue
+            cls = reg.find(name)
+            needed[name] = (reg.origin(cls).package if cls else None) or "?"
+        if needed:
+            cluster.check_nodes(needed)
+            self._checked.update(needed)
+
+    def _merge(self, task: curate.StageTask, inputs: list[Any]) -> Any:
+        import ray
+
+        if not inputs:
+            return None
+        if len(inputs) == 1:
+            return inputs[0].ds
+        if task.join is not None:
+            # Joins gather their inputs in one worker task (not on the driver); see docs/scale-out.md.
+            refs = [d.ds.to_arrow_refs() for d in inputs]
+            table = _join_task.remote(refs, task.join, task.inputs)
+            return ray.data.from_arrow_refs([table])
+        schemas = [d.ds.schema() for d in inputs]
+        fields: dict[str, pa.DataType] = {}
+        for schema in schemas:
+            if schema is None:
+                continue
+            for name, typ in zip(schema.names, schema.types):
+                fields.setdefault(name, typ if isinstance(typ, pa.DataType) else pa.null())
+        aligned = [d.ds.map_batches(_align, fn_kwargs={"fields": fields}, batch_format="pyarrow", batch_size=None)
+                   for d in inputs]
+        return aligned[0].union(*aligned[1:])
+
+    def _source(self, task: curate.StageTask, ds: Any) -> Any:
+        import ray
+
+        table = _read_source.remote(task)
+        new = ray.data.from_arrow_refs([table])
+        return new if ds is None else ds.union(new)
+
+    def _write(self, task: curate.StageTask, ds: Any, tally: Any) -> RayDataset:
+        import ray
+
+        formatted = ds.map_batches(_format_batch, fn_kwargs={"task": task}, batch_format="pyarrow",
+                                   batch_size=None)
+        refs = formatted.to_arrow_refs()
+        ray.get(_write_task.remote(task, refs))
+        return RayDataset(ray.data.from_arrow_refs(refs))
+
+    def _rows(self, task: curate.StageTask, comp: curate.Component, ds: Any, tally: Any) -> Any:
+        from ray.data import ActorPoolStrategy
+
+        res = task.resources
+        engines = {name: self.engines[name].inner if hasattr(self.engines[name], "inner") else self.engines[name]
+                   for name in task.engines}
+        http = any("max_in_flight" in type(e.params).model_fields for e in engines.values())
+        gpus = res.get("num_gpus")
+        if engines:
+            actors = res.get("concurrency") or (DEFAULT_HTTP_ACTORS if http else 1)
+            compute = ActorPoolStrategy(size=actors)
+            num_cpus = res.get("num_cpus", 0.25 if http else 1)
+        else:
+            actors = res.get("concurrency")
+            compute = ActorPoolStrategy(size=actors) if actors else ActorPoolStrategy(min_size=1, max_size=_cpus())
+            num_cpus = res.get("num_cpus", 1)
+        rows = max(ds.count(), 1)
+        batch = res.get("batch_size") or getattr(comp, "batch_size", None)
+        if batch is None:
+            # Engine stages: blocks sized so every actor gets several batches (one big block would
+            # hand every request to one actor); CPU stages: the executor's default.
+            batch = max(1, min(256, -(-rows // ((actors or 1) * 4)))) if engines else self.params.batch_rows
+        keys = comp.group_keys() if isinstance(comp, curate.RowStage) else []
+        if keys:
+            ds = ds.repartition(max(2, -(-rows // batch)), keys=list(keys))
+            batch_size = None  # whole blocks: a hash partition holds whole groups
+        else:
+            ds = ds.repartition(target_num_rows_per_block=batch)
+            batch_size = batch
+        remote: dict[str, Any] = {"max_restarts": -1, "max_task_retries": -1}
+        if gpus:
+            remote["num_gpus"] = gpus
+        if res.get("memory"):
+            remote["memory"] = res["memory"]
+        return ds.map_batches(
+            StageWorker, fn_constructor_kwargs={"task": task, "engines": engines, "tally": tally,
+                                                "in_flight_share": actors if http else None},
+            batch_size=batch_size, batch_format="pyarrow", compute=compute, num_cpus=num_cpus,
+            zero_copy_batch=True, **remote)
+
+    def _dedup(self, task: curate.StageTask, comp: curate.Component, ds: Any, tally: Any, out_dir: Path) -> None:
+        from curate_ray.dedup import run_dedup, stage_factory
+
+        ordered = with_order(ds)
+        kept, removed, counters = run_dedup(stage_factory(task), ordered, resources=task.resources)
+        kept = kept.drop_columns([ORDER]) if ORDER in (kept.schema().names if kept.schema() else []) else kept
+        kept.write_parquet(str(out_dir))
+        if removed is not None:
+            rdir = curate.RunDir.removed_file(task.info.stage_dir)
+            if ORDER in (removed.schema().names if removed.schema() else []):
+                removed = removed.drop_columns([ORDER])
+            removed.write_parquet(str(rdir))
+            if not any(rdir.glob("*.parquet")):
+                import shutil
+
+                shutil.rmtree(rdir, ignore_errors=True)
+        if counters:
+            tally.finish.remote("dedup", 0, 0, counters, {}, {})
+
+
+# --- helpers run on the cluster -------------------------------------------------------------------
+
+def _remote(fn: Any) -> Any:
+    import ray
+
+    return ray.remote(max_retries=3)(fn)
+
+
+def _read_source_fn(task: curate.StageTask) -> pa.Table:
+    comp = task.build()
+    comp.setup(curate.StageContext(task.info))
+    try:
+        new = comp.read()
+    finally:
+        comp.teardown()
+    return curate.with_ids(new, task.info.stage_id).to_arrow()
+
+
+def _format_batch(table: pa.Table, task: curate.StageTask) -> pa.Table:
+    comp = _component(task)
+    df = pl.from_arrow(table)
+    return comp.format(df).to_arrow()
+
+
+def _write_fn(task: curate.StageTask, refs: list[Any]) -> None:
+    import ray
+
+    comp = _component(task)
+    tables = [t for t in ray.get(refs)]
+    frame = pl.from_arrow(pa.concat_tables(tables, promote_options="default")) if tables else pl.DataFrame()
+    comp.write(frame)
+
+
+def _join_fn(refs: list[list[Any]], join: dict[str, Any], names: tuple[str, ...]) -> pa.Table:
+    import ray
+
+    frames = []
+    for group in refs:
+        tables = ray.get(group)
+        frames.append(pl.from_arrow(pa.concat_tables(tables, promote_options="default")))
+    return curate.merge_inputs(frames, join, names).to_arrow()
+
+
+_components: dict[Any, curate.Component] = {}
+
+
+def _component(task: curate.StageTask) -> curate.Component:
+    """One component per task per worker process (writers' ``format`` runs once per batch)."""
+    key = (task.info.stage_id, task.info.stage_dir)
+    if key not in _components:
+        comp = task.build()
+        comp.setup(curate.StageContext(task.info))
+        _components[key] = comp
+    return _components[key]
+
+
+def _align(table: pa.Table, fields: dict[str, pa.DataType]) -> pa.Table:
+    """Columns of appended inputs matched by name, missing ones null (polars' diagonal concat)."""
+    for name, typ in fields.items():
+        if name not in table.column_names:
+            table = table.append_column(pa.field(name, typ), pa.nulls(table.num_rows, typ))
+    return table.select(list(fields))
+
+
+_read_source = None
+_write_task = None
+_join_task = None
+
+
+def _init_remotes() -> None:
+    global _read_source, _write_task, _join_task
+    if _read_source is None:
+        _read_source = _remote(_read_source_fn)
+        _write_task = _remote(_write_fn)
+        _join_task = _remote(_join_fn)
+
+
+def with_order(ds: Any) -> Any:
+    """``ds`` with ``__order``: each row's position in the dataset (the local executor's order),
+    computed per block from block sizes; rows never leave the object store."""
+    import ray
+
+    refs = ds.to_arrow_refs()
+    counts = ray.get([_num_rows.remote(r) for r in refs])
+    offsets, total = [], 0
+    for n in counts:
+        offsets.append(total)
+        total += n
+    return ray.data.from_arrow_refs([_add_order.remote(r, off) for r, off in zip(refs, offsets)])
+
+
+def _num_rows_fn(table: pa.Table) -> int:
+    return table.num_rows
+
+
+def _add_order_fn(table: pa.Table, offset: int) -> pa.Table:
+    import numpy as np
+
+    return table.append_column(ORDER, pa.array(np.arange(offset, offset + table.num_rows, dtype=np.int64)))
+
+
+_num_rows = None
+_add_order = None
+
+
+def _get(ref: Any) -> Any:
+    import ray
+
+    return ray.get(ref)
+
+
+def _cpus() -> int:
+    import ray
+
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def _ensure_parts(out_dir: Path, ds: Any) -> None:
+    """Ray writes no file for an empty dataset; the checkpoint still needs one (with the schema)."""
+    import pyarrow.parquet as pq
+
+    if out_dir.is_dir() and any(out_dir.glob("*.parquet")):
+        return
+    schema = ds.schema() if ds is not None else None
+    names = list(schema.names) if schema is not None else ["id"]
+    types = list(schema.types) if schema is not None else [pa.string()]
+    arrow = pa.schema([(n, t if isinstance(t, pa.DataType) else pa.string()) for n, t in zip(names, types)])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pq.write_table(arrow.empty_table(), out_dir / "part-empty.parquet")
+
+
+def _absolute(task: curate.StageTask) -> curate.StageTask:
+    import dataclasses
+
+    info = task.info
+    info = dataclasses.replace(info, recipe_dir=Path(info.recipe_dir).absolute(), run_dir=Path(info.run_dir).absolute(),
+                               stage_dir=Path(info.stage_dir).absolute())
+    return dataclasses.replace(task, info=info)
+
+
+def _count_removed(stage_dir: Path) -> int:
+    path = curate.RunDir.removed_file(stage_dir)
+    if not path.exists():
+        return 0
+    return int(pl.scan_parquet(curate.parquet_source(path)).select(pl.len()).collect().item())
+
+
+def merge_shards(run_dir: Path) -> None:
+    """Fold the actors' request-cache shards into ``requests.sqlite`` so any executor resumes from it."""
+    import sqlite3
+
+    folder = shard_dir(run_dir)
+    shards = sorted(folder.glob("*.sqlite")) if folder.is_dir() else []
+    if not shards:
+        return
+    curate.RequestCache(run_dir / "requests.sqlite").close()  # creates the file and table when missing
+    db = sqlite3.connect(run_dir / "requests.sqlite")
+    try:
+        for shard in shards:
+            db.execute("ATTACH DATABASE ? AS shard", (str(shard),))
+            try:
+                db.execute("INSERT OR IGNORE INTO results (key, result) SELECT key, result FROM shard.results")
+                db.commit()
+            finally:
+                db.execute("DETACH DATABASE shard")
+    finally:
+        db.close()
+    for shard in shards:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{shard}{suffix}").unlink(missing_ok=True)
+
+
+class _Poller:
+    """Moves the workers' progress onto the driver's reporter while a stage runs."""
+
+    def __init__(self, tally: Any, reporter: curate.Reporter):
+        self.tally, self.reporter = tally, reporter
+        self._stop = threading.Event()
+        self._seen = 0
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> "_Poller":
+        _init_remotes()
+        _init_order_remotes()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._poll()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            self._poll()
+
+    def _poll(self) -> None:
+        try:
+            now = _get(self.tally.progress.remote())
+        except Exception:  # noqa: BLE001 - progress is best effort
+            return
+        if now > self._seen:
+            self.reporter.advance(now - self._seen)
+            self._seen = now
+
+
+def _init_order_remotes() -> None:
+    global _num_rows, _add_order
+    if _num_rows is None:
+        _num_rows = _remote(_num_rows_fn)
+        _add_order = _remote(_add_order_fn)

@@ -1,0 +1,226 @@
+"""The ray executor against a real local Ray cluster: the same rows as the local executor,
+engine stages on actors, a worker killed mid-stage, two nodes, plugins missing on workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import curate
+from curate.testing.fault_server import FaultServer
+
+pytestmark = pytest.mark.slow  # a Ray cluster on 2 shared cores: seconds per stage
+
+
+def rows_as_set(df: pl.DataFrame, columns: list[str]) -> set[tuple]:
+    return set(df.select(columns).iter_rows())
+
+
+def write_prompts(path: Path, n: int, dup_every: int = 0) -> Path:
+    lines = []
+    for i in range(n):
+        j = i % dup_every if dup_every else i
+        lines.append(json.dumps({"prompt": f"question {j}: tell me about topic {j % 11}"}))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def generation_recipe(base_url: str, *, resources: str = "", max_in_flight: int = 8) -> str:
+    engine = {"use": "openai", "model": "echo", "base_url": base_url, "api_key_env": None,
+              "backoff_base": 0.01, "backoff_max": 0.05, "max_in_flight": max_in_flight}
+    return textwrap.dedent(f"""\
+        name: ray-gen
+        engines:
+          default: {json.dumps(engine)}
+        stages:
+          - use: read.jsonl
+            with: {{path: prompts.jsonl}}
+          - use: dedup.exact
+            with: {{column: prompt}}
+          - use: generate.responses
+            with: {{engines: [default], max_tokens: 16, temperature: 0.5}}
+            {resources}
+          - use: filter.length
+            with: {{column: response, unit: words, min: 3}}
+          - use: write.jsonl
+            with: {{path: out.jsonl}}
+        """)
+
+
+def test_generation_dedup_and_filters_equal_local(tmp_path, ray_local):
+    write_prompts(tmp_path / "prompts.jsonl", 60, dup_every=40)
+    with FaultServer() as srv:
+        (tmp_path / "r.yaml").write_text(generation_recipe(srv.base_url))
+        local = curate.run(tmp_path / "r.yaml", run_dir=tmp_path / "local", report=False)
+        sent_local = srv.stats()["chat_requests"]
+        on_ray = curate.run(tmp_path / "r.yaml", run_dir=tmp_path / "ray", executor="ray", report=False)
+        sent_ray = srv.stats()["chat_requests"] - sent_local
+    cols = ["id", "prompt", "response"]
+    assert rows_as_set(on_ray.outputs["write.jsonl"], cols) == rows_as_set(local.outputs["write.jsonl"], cols)
+    assert on_ray.outputs["write.jsonl"].height == 40  # 20 exact duplicates gone
+    assert sent_ray == sent_local == 40  # one request per kept prompt, on both
+    for sid, stats in local.stats.items():
+        assert (on_ray.stats[sid].rows_in, on_ray.stats[sid].rows_out, on_ray.stats[sid].rows_removed) == \
+            (stats.rows_in, stats.rows_out, stats.rows_removed), sid
+    assert on_ray.stats["generate.responses"].counters.get("requests_sent") == 40
+    # Checkpoints are folders of parts; the run dir reads them like files.
+    assert (tmp_path / "ray" / "stages" / "02-generate.responses" / "output.parquet").is_dir()
+    assert curate.RunDir(tmp_path / "ray").output("generate.responses").height == 40
+    # The actors' request-cache shards were folded into the run's cache: a local rerun of the
+    # generation stage (fingerprint changed by nothing) reuses the checkpoint, and a fresh run
+    # over the same cache sends nothing.
+    assert not list((tmp_path / "ray" / "requests.d").glob("*.sqlite"))
+    with FaultServer() as srv2:
+        (tmp_path / "r.yaml").write_text(generation_recipe(srv2.base_url))
+        # a different base_url changes the engine identity; the old URL's answers don't apply
+        again = curate.run(tmp_path / "r.yaml", run_dir=tmp_path / "ray", executor="ray", report=False)
+        assert srv2.stats()["chat_requests"] == 40
+    assert again.outputs["write.jsonl"].height == 40
+
+
+def test_resume_on_ray_reuses_finished_stages(tmp_path, ray_local):
+    write_prompts(tmp_path / "prompts.jsonl", 30)
+    with FaultServer() as srv:
+        (tmp_path / "r.yaml").write_text(generation_recipe(srv.base_url))
+        curate.run(tmp_path / "r.yaml", run_dir=tmp_path / "run", executor="ray", report=False)
+        first = srv.stats()["chat_requests"]
+        # the second run, locally, resumes from the ray run's checkpoints and sends nothing
+        result = curate.run(tmp_path / "r.yaml", run_dir=tmp_path / "run", report=False)
+        assert srv.stats()["chat_requests"] == first == 30
+    assert all(s.cached for s in result.stats.values())
+
+
+def _worker_pids() -> list[int]:
+    """The processes of Ray Data's map actors (Ray titles them ``ray::MapWorker(...)``)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"MapWorker" in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_killed_worker_loses_only_its_in_flight_requests(tmp_path, ray_local):
+    n = 80
+    write_prompts(tmp_path / "prompts.jsonl", n)
+    resources = "resources: {concurrency: 2, batch_size: 40}"
+    with FaultServer(latency=0.1) as srv:
+        (tmp_path / "r.yaml").write_text(generation_recipe(srv.base_url, resources=resources, max_in_flight=4))
+        box: dict = {}
+
+        def go():
+            try:
+                box["result"] = curate.run(tmp_path / "r.yaml", run_dir=tmp_path / "run", executor="ray",
+                                           report=False)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                box["error"] = exc
+
+        thread = threading.Thread(target=go)
+        thread.start()
+        deadline = time.monotonic() + 300
+        while srv.stats()["responses_ok"] < 30:
+            assert thread.is_alive(), box
+            assert time.monotonic() < deadline, "the generation stage never got going"
+            time.sleep(0.05)
+        pids = _worker_pids()
+        assert pids, "no map worker actor found"
+        os.kill(pids[0], signal.SIGKILL)
+        done_before_kill = srv.stats()["responses_ok"]
+        thread.join(timeout=600)
+        assert not thread.is_alive()
+        sent = srv.stats()["chat_requests"]
+    assert "error" not in box, box.get("error")
+    out = box["result"].outputs["write.jsonl"]
+    assert out.height == n and out["id"].n_unique() == n  # no row lost or duplicated
+    # Requests completed before the kill were not sent again: at most the killed actor's in-flight
+    # ones (2 of max_in_flight 4 over 2 actors) and the cache's last write window were.
+    assert done_before_kill >= 30
+    assert sent - n <= 8, f"{sent - n} requests were sent twice"
+
+
+def test_plugin_missing_on_workers_is_named(tmp_path, ray_local):
+    class Upper(curate.Filter):
+        """Keep every row (registered in the driver only)."""
+
+        name = "filter.driver_only"
+
+        def process_batch(self, df):
+            return df
+
+    class Plugin:
+        @curate.hookimpl
+        def curate_register_filters(self, register):
+            register(Upper)
+
+    write_prompts(tmp_path / "prompts.jsonl", 5)
+    (tmp_path / "r.yaml").write_text(textwrap.dedent("""\
+        name: missing
+        stages:
+          - use: read.jsonl
+            with: {path: prompts.jsonl}
+          - use: filter.driver_only
+        """))
+    from curate.plugins import temporary_plugin
+
+    with temporary_plugin(Plugin(), "driver-only", package="curate-driver-only"):
+        with pytest.raises(curate.StageFailure) as err:
+            curate.run(tmp_path / "r.yaml", run_dir=tmp_path / "run", executor="ray", report=False)
+    text = str(err.value)
+    assert "filter.driver_only" in text and "curate-driver-only" in text and "node " in text
+
+
+@pytest.fixture()
+def two_node_cluster(tmp_path):
+    """``ray start --head`` plus a second ``ray start --address`` process with its own resources:
+    two Ray nodes on this machine, sharing a token (Ray 2.60 turns token auth on by default)."""
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "curate-test-token-0123456789abcdef"}
+    port = "6391"
+    common = ["--num-cpus", "1", "--object-store-memory", str(200 * 1024**2), "--disable-usage-stats"]
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True)
+    try:
+        subprocess.run([ray_bin, "start", "--head", "--port", port, "--include-dashboard", "false", *common],
+                       env=env, check=True, capture_output=True, timeout=180)
+        subprocess.run([ray_bin, "start", "--address", f"127.0.0.1:{port}", "--resources", '{"second": 1}', *common],
+                       env=env, check=True, capture_output=True, timeout=180)
+        yield f"127.0.0.1:{port}", env
+    finally:
+        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def test_two_nodes_share_a_stage(tmp_path, two_node_cluster):
+    address, env = two_node_cluster
+    write_prompts(tmp_path / "prompts.jsonl", 40)
+    (tmp_path / "r.yaml").write_text(textwrap.dedent("""\
+        name: two-nodes
+        stages:
+          - use: read.jsonl
+            with: {path: prompts.jsonl}
+          - use: filter.length
+            with: {column: prompt, min: 3}
+            resources: {concurrency: 2, num_cpus: 1, batch_size: 5}
+          - use: write.jsonl
+            with: {path: out.jsonl}
+        """))
+    proc = subprocess.run([sys.executable, "-m", "curate", "run", str(tmp_path / "r.yaml"), "--run-dir",
+                           str(tmp_path / "run"), "--executor", "ray", "--ray-address", address, "--quiet",
+                           "--no-report"], env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = json.loads((tmp_path / "run" / "stages" / "01-filter.length" / "meta.json").read_text())
+    assert meta["stats"]["rows_out"] == 40
+    assert meta["stats"]["metrics"]["ray_nodes"] == 2  # both nodes ran batches of the stage
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 40
