@@ -20,6 +20,7 @@ flight right now, for the run's per-stage stats and the progress display.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import sqlite3
@@ -48,7 +49,7 @@ class RequestCache:
         self.path, self.window, self.batch = path, window, batch
         self._db_lock = threading.Lock()  # the connection (held through a whole commit)
         self._buf_lock = threading.Lock()  # the buffer (held only to add or swap: put never waits on SQLite)
-        self._pending: dict[str, str] = {}
+        self._pending: dict[str, ChatResult | ScoreResult] = {}  # encoded by the committer, not the caller
         self._last_commit = 0.0  # monotonic; 0: the first result commits at once
         self._wake = threading.Event()
         self._closed = False
@@ -68,7 +69,7 @@ class RequestCache:
             with self._buf_lock:
                 for key in keys:
                     if key in self._pending:
-                        found[key] = json.loads(self._pending[key])
+                        found[key] = self._pending[key].to_json()
             rest = [k for k in keys if k not in found]
             for start in range(0, len(rest), 500):
                 chunk = rest[start:start + 500]
@@ -78,12 +79,11 @@ class RequestCache:
         return found
 
     def put(self, key: str, result: ChatResult | ScoreResult) -> None:
-        """Buffer one result; it is committed within one window."""
-        blob = json.dumps(result.to_json(), ensure_ascii=False)
+        """Buffer one result (not to be changed afterwards); it is committed within one window."""
         with self._buf_lock:
-            self._pending[key] = blob
+            self._pending[key] = result
             due = len(self._pending) >= self.batch or time.monotonic() - self._last_commit >= self.window
-        if due:
+        if due and not self._wake.is_set():  # (setting it takes a lock: not once per result)
             self._wake.set()
 
     def flush(self) -> None:
@@ -94,8 +94,9 @@ class RequestCache:
                     return
                 rows, self._pending = list(self._pending.items()), {}
             try:
+                blobs = [(key, json.dumps(result.to_json(), ensure_ascii=False)) for key, result in rows]
                 self._db.execute("BEGIN")
-                self._db.executemany("INSERT OR REPLACE INTO results (key, result) VALUES (?, ?)", rows)
+                self._db.executemany("INSERT OR REPLACE INTO results (key, result) VALUES (?, ?)", blobs)
                 self._db.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:
@@ -115,7 +116,7 @@ class RequestCache:
                 return
             try:
                 self.flush()
-            except sqlite3.Error as exc:  # kept buffered; the flush at the end of the call raises it
+            except Exception as exc:  # noqa: BLE001 - kept buffered; the flush at the end of the call raises it
                 if not warned:
                     log.warning("request cache %s: cannot commit (%s); retrying", self.path, exc)
                     warned = True
@@ -156,6 +157,29 @@ class EngineUsage:
         if not priced:
             del out["cost_usd"]
         return out
+
+
+def request_keys(requests: list[Any], identity: dict[str, Any]) -> list[str]:
+    """``request.fingerprint(identity)`` of every request, the same strings, computed faster: the
+    identity and each distinct sampling are encoded once, not once per request (this runs before
+    any request of a call is sent)."""
+    encode = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str).encode  # as curate.engine._digest
+    head = '{"engine": ' + encode(identity) + ', "messages": '
+    sampling: dict[int, tuple[Any, str]] = {}  # id -> (the object, kept alive; its JSON)
+    keys = []
+    for r in requests:
+        if type(r) is ChatRequest:
+            known = sampling.get(id(r.sampling))
+            if known is None:
+                known = sampling[id(r.sampling)] = (r.sampling, encode(r.sampling.model_dump()))
+            blob = f'{head}{encode(r.messages)}, "sampling": {known[1]}, "schema": {encode(r.json_schema)}}}'
+        elif type(r) is ScoreRequest:
+            blob = f'{head}{encode(r.messages)}, "response": {encode(r.response)}}}'
+        else:  # another request type: its own fingerprint
+            keys.append(r.fingerprint(identity))
+            continue
+        keys.append(hashlib.sha256(blob.encode()).hexdigest())
+    return keys
 
 
 def usage_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
@@ -253,7 +277,7 @@ class CachedEngine(Engine):
                 from_json: Callable[[str, dict[str, Any]], Any], call: Callable[..., list[Any]]) -> list[Any]:
         cache = self._open()
         ident = self.identity()
-        keys = [r.fingerprint(ident) for r in requests]
+        keys = request_keys(requests, ident)
         stored = cache.get_many(list(dict.fromkeys(keys)))
         results: dict[int, Any] = {}
         todo: list[Any] = []
@@ -328,4 +352,5 @@ class CachedEngine(Engine):
             self._cache = None
 
 
-__all__ = ["RequestCache", "CachedEngine", "EngineUsage", "usage_delta", "add_usage", "WRITE_WINDOW", "WRITE_BATCH"]
+__all__ = ["RequestCache", "CachedEngine", "EngineUsage", "request_keys", "usage_delta", "add_usage", "WRITE_WINDOW",
+           "WRITE_BATCH"]

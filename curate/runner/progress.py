@@ -31,7 +31,7 @@ class RateColumn(ProgressColumn):
 class RequestsColumn(ProgressColumn):
     """Requests in flight and failed so far, for a stage that uses engines (blank otherwise)."""
 
-    max_refresh = 0.25  # rich caches the text in between: reading the counters stays cheap
+    # Rendered ~10×/s: it reads a few integers of the engines' usage, no lock, no copy.
 
     def render(self, task: Task) -> Text:
         live: Callable[[], tuple[int, int]] | None = task.fields.get("live")

@@ -190,3 +190,20 @@ def test_sigkill_loses_at_most_the_last_window(tmp_path):
     kept = _on_disk(db)
     assert {f"k{i}" for i in range(100)} <= kept  # everything older than a window was committed
     assert len(kept) <= 200
+
+
+def test_request_keys_equal_each_requests_own_fingerprint():
+    from curate.engine import ScoreRequest
+    from curate.engines.cache import request_keys
+
+    shared = SamplingParams(temperature=0.3, stop=["\n\n", "Ende"], seed=7, n=2)
+    requests = [
+        ChatRequest("a", [{"role": "user", "content": "héllo ✓ \"quoted\""}]),
+        ChatRequest("b", [{"role": "system", "content": "be brief"}, {"role": "user", "content": "x"}], shared),
+        ChatRequest("c", [{"role": "user", "content": "y"}], shared, json_schema={"type": "object", "b": 1, "a": [2]}),
+        ChatRequest("d", [{"role": "user", "content": "y"}], SamplingParams(logprobs=3, max_tokens=9)),
+        ScoreRequest("e", [{"role": "user", "content": "q"}], "a response ✓"),
+    ]
+    identity = {"backend": "x", "model": "m", "extra_body": {"top_k": 20, "a": None}, "path": "ü"}
+    assert request_keys(requests, identity) == [r.fingerprint(identity) for r in requests]
+    assert len(set(request_keys(requests, identity))) == len(requests)

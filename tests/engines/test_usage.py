@@ -206,3 +206,20 @@ def test_the_wrapper_pickles_without_its_connection_or_counts(tmp_path):
     assert [r.cached for r in copy.generate(_requests(3))] == [True] * 3
     engine.close_cache()
     copy.close_cache()
+
+
+def test_a_recipe_sets_pricing_on_an_engine(write_jsonl, write_recipe, tmp_path):
+    write_jsonl([{"prompt": "hi"}])
+    text = """name: priced
+engines:
+  gpt: {use: openai, model: m, base_url: "http://127.0.0.1:9/v1", api_key_env: null,
+        pricing: {prompt_per_mtok: %s, completion_per_mtok: 0.6}}
+stages:
+  - use: read.jsonl
+    with: {path: data.jsonl}
+  - use: generate.responses
+    with: {engines: [gpt]}
+"""
+    curate.run(write_recipe(text % "0.15"), run_dir=tmp_path / "run", dry_run=True)  # plans, starts nothing
+    with pytest.raises(curate.UserInputError, match="prompt_per_mtok"):
+        curate.run(write_recipe(text % "-1"), run_dir=tmp_path / "run", dry_run=True)

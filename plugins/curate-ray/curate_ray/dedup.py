@@ -290,6 +290,7 @@ def _components(edges: "ray.data.Dataset", parts: int, driver_edges: int,
     current = edges.map_batches(_as_edges, batch_format="pyarrow", batch_size=None)
     previous = None
     for rounds in range(1, MAX_CC_ROUNDS + 1):
+        current = current.map_batches(_symmetric, batch_format="pyarrow", batch_size=None)
         current = current.repartition(parts, keys=["u"]).map_batches(_large_star, batch_format="pyarrow",
                                                                       batch_size=None)
         current = current.map_batches(_orient, batch_format="pyarrow", batch_size=None)
@@ -325,14 +326,19 @@ def _as_edges(table: pa.Table) -> pa.Table:
     return pa.table({"u": table.column("a"), "v": table.column("b")})
 
 
-def _large_star(table: pa.Table) -> pa.Table:
-    """Per node ``u`` (all its edges here, both directions): link each larger neighbour to the
-    smallest of ``u`` and its neighbours."""
+def _symmetric(table: pa.Table) -> pa.Table:
+    """Each edge in both directions (a node's partition then holds all its neighbours)."""
     edges = pl.from_arrow(table)
+    return pl.concat([edges, edges.select(pl.col("v").alias("u"), pl.col("u").alias("v"))]).to_arrow()
+
+
+def _large_star(table: pa.Table) -> pa.Table:
+    """Per node ``u`` (all its edges here): link each larger neighbour to the smallest of ``u``
+    and its neighbours."""
+    edges = pl.from_arrow(table).unique()
     if edges.height == 0:
         return table
-    both = pl.concat([edges, edges.select(pl.col("v").alias("u"), pl.col("u").alias("v"))]).unique()
-    return _star(both, larger=True)
+    return _star(edges, larger=True)
 
 
 def _orient(table: pa.Table) -> pa.Table:

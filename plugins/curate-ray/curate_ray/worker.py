@@ -185,3 +185,20 @@ def _with_in_flight(engine: curate.Engine, share: int | None) -> curate.Engine:
         return engine
     limit = int(getattr(engine.params, "max_in_flight"))
     return type(engine)(engine.params.model_copy(update={"max_in_flight": max(1, limit // share)}))
+
+
+_workers: dict[Any, StageWorker] = {}
+
+
+def run_batch(table: pa.Table, task: curate.StageTask, tally: Any) -> pa.Table:
+    """A batch of an engine-free stage, as a Ray task: worker processes are pooled and already
+    warm (imports done), so this is much cheaper than starting actors; the component is built
+    once per process and stage."""
+    key = (task.info.run_dir, task.info.stage_id, task.info.stage_dir)
+    worker = _workers.get(key)
+    if worker is None:
+        if len(_workers) > 8:  # stages of finished runs
+            _workers.clear()
+        worker = _workers[key] = StageWorker(task, {}, tally)
+    worker.reporter.tally = tally
+    return worker(table)

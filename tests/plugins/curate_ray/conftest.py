@@ -18,8 +18,9 @@ def ray_local() -> Iterator[object]:
     if ray.is_initialized():  # another fixture or test started one: use it
         yield ray
         return
-    ray.init(num_cpus=2, object_store_memory=600 * 1024 * 1024, include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
+    # address="local": a new cluster of our own, even when another process ran `ray start` here.
+    ray.init(address="local", num_cpus=2, object_store_memory=600 * 1024 * 1024, include_dashboard=False,
+             log_to_driver=False, configure_logging=False)
     try:
         import ray.data
 
