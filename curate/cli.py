@@ -153,10 +153,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     err_console.print(summary_table(result))
     for line in counter_lines(result):
         err_console.print(line, markup=False)
-    for stage_id, rows in result.outputs.items():
+    for stage_id in result.outputs:
         comp = plan.stage(stage_id).component
         paths = [str(p) for p in comp.output_paths(comp.ctx)] if comp.ctx else []
-        err_console.print(f"wrote {', '.join(paths) or stage_id} ({stage_id}): {rows.height:,} rows", markup=False)
+        rows = result.outputs.height(stage_id)  # type: ignore[attr-defined]
+        err_console.print(f"wrote {', '.join(paths) or stage_id} ({stage_id}): {rows:,} rows", markup=False)
     for warning in result.warnings:
         err_console.print(f"warning: {warning}", style="yellow", markup=False)
     err_console.print(f"run directory: {result.run_dir}", markup=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator, Mapping
 
 import polars as pl
 
@@ -30,12 +30,52 @@ class StageStats:
     engines: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
+class WriterOutputs(Mapping[str, pl.DataFrame]):
+    """Writer stage id -> the rows it wrote, brought into this process only when asked for (a
+    distributed run's output stays on the cluster until then). Otherwise a read-only dict."""
+
+    def __init__(self) -> None:
+        self._loaders: dict[str, Callable[[], pl.DataFrame]] = {}
+        self._frames: dict[str, pl.DataFrame] = {}
+        self._heights: dict[str, int] = {}
+
+    def add(self, stage_id: str, load: Callable[[], pl.DataFrame], height: int | None = None) -> None:
+        self._loaders[stage_id] = load
+        self._frames.pop(stage_id, None)
+        if height is not None:
+            self._heights[stage_id] = height
+
+    def __setitem__(self, stage_id: str, rows: pl.DataFrame) -> None:
+        self.add(stage_id, lambda: rows, rows.height)
+        self._frames[stage_id] = rows
+
+    def __getitem__(self, stage_id: str) -> pl.DataFrame:
+        if stage_id not in self._frames:
+            self._frames[stage_id] = self._loaders[stage_id]()
+        return self._frames[stage_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaders)
+
+    def __len__(self) -> int:
+        return len(self._loaders)
+
+    def height(self, stage_id: str) -> int:
+        """Rows the writer wrote, without loading them when the executor said how many."""
+        if stage_id not in self._heights:
+            self._heights[stage_id] = self[stage_id].height
+        return self._heights[stage_id]
+
+    def __repr__(self) -> str:
+        return f"WriterOutputs({list(self._loaders)})"
+
+
 @dataclass
 class RunResult:
     recipe: Recipe
     run_dir: Path
-    #: writer stage id -> the rows it wrote, in its export format
-    outputs: dict[str, pl.DataFrame]
+    #: writer stage id -> the rows it wrote, in its export format (loaded on first access)
+    outputs: Mapping[str, pl.DataFrame]
     #: stage id -> stats, in execution order
     stats: dict[str, StageStats]
     #: true when every stage finished

@@ -29,7 +29,7 @@ from curate.files import read_json, write_json
 from curate.runner.executor import Dataset, Executor, LocalExecutor, StageTask
 from curate.runner.plan import Plan, PlannedStage, build_plan, columns_error, missing_columns
 from curate.runner.progress import StageProgress, progress_display
-from curate.runner.result import RunResult, StageStats
+from curate.runner.result import RunResult, StageStats, WriterOutputs
 
 log = logging.getLogger("curate")
 
@@ -151,7 +151,7 @@ class Runner:
         self.run_dir.create(self.recipe.name)
 
         stats: dict[str, StageStats] = {}
-        outputs: dict[str, pl.DataFrame] = {}
+        outputs = WriterOutputs()
         data: dict[str, Dataset] = {}
         result = RunResult(self.recipe, self.run_dir.path, outputs, stats, complete=False, options=dict(self.options))
         self.run_dir.write_lock()  # `curate status` tells a live run from a crashed one by it
@@ -204,16 +204,17 @@ class Runner:
             self.plan.engines[name].start()
 
     def _reuse(self, st: PlannedStage, meta: dict[str, Any], data: dict[str, Dataset],
-               outputs: dict[str, pl.DataFrame], progress: Any) -> StageStats:
+               outputs: WriterOutputs, progress: Any) -> StageStats:
         data_from = meta.get("data_from")
         data[st.id] = data[data_from] if data_from else self.executor.load(st.dir)
         if isinstance(st.component, Writer):
-            outputs[st.id] = st.component.format(self.executor.collect(data[st.id]))
+            source, comp = data[st.id], st.component
+            outputs.add(st.id, lambda: comp.format(self.executor.collect(source)), meta["stats"].get("rows_out"))
         s = StageStats(**{**meta["stats"], "cached": True})
         StageProgress(progress, f"[dim]{st.id}[/]", s.rows_out).done("reused")
         return s
 
-    def _run_stage(self, st: PlannedStage, data: dict[str, Dataset], outputs: dict[str, pl.DataFrame],
+    def _run_stage(self, st: PlannedStage, data: dict[str, Dataset], outputs: WriterOutputs,
                    progress: Any) -> StageStats:
         inputs = [data[i] for i in st.inputs]
         if st.columns is None:
@@ -239,7 +240,8 @@ class Runner:
             raise StageFailure(st.id, exc, run_dir=str(self.run_dir.path)) from exc
         data[st.id] = data[done.data_from] if done.data_from else done.output
         if done.written is not None:
-            outputs[st.id] = self.executor.collect(done.written)
+            written = done.written
+            outputs.add(st.id, lambda: self.executor.collect(written), written.num_rows)
         # In process the reporter holds the counters; a remote executor returns them in `done`.
         stats = StageStats(st.id, comp.name, done.rows_in, done.rows_out, done.rows_removed, done.seconds, False,
                            {**reporter.counters, **done.counters}, {**reporter.metrics, **done.metrics},
@@ -261,8 +263,8 @@ class Runner:
     # --- reporting --------------------------------------------------------------------------
     def _empty_output_warnings(self, result: RunResult) -> list[str]:
         warnings = []
-        for sid, rows in result.outputs.items():
-            if rows.height:
+        for sid in result.outputs:
+            if result.outputs.height(sid):
                 continue
             chain = self.plan.upstream(sid) + [sid]
             culprit = next((s for s in chain if s in result.stats and result.stats[s].rows_in > 0

@@ -139,7 +139,7 @@ _BUILT: dict[int, tuple[DedupFactory, curate.Dedup]] = {}
 def _component(factory: DedupFactory) -> curate.Dedup:
     """One component per factory per worker process (a task's factory is unpickled anew, so the
     cache is keyed by the factory's pickled identity)."""
-    import cloudpickle
+    from ray import cloudpickle
 
     key = hash(cloudpickle.dumps(factory))
     if key not in _BUILT:

@@ -15,6 +15,7 @@ driver holds dataset handles and counts, never the rows.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -29,9 +30,13 @@ from curate_ray import cluster
 from curate_ray.progress import StageTally
 from curate_ray.worker import StageWorker, run_batch, shard_dir
 
+log = logging.getLogger("curate.ray")
+
 ORDER = "__order"
 #: Rows per batch of a CPU stage whose component and recipe leave it open.
 DEFAULT_BATCH_ROWS = 4096
+#: CPUs of a read or write task: I/O that must run beside actors holding whole CPUs.
+IO_CPUS = 0.25
 #: Actors of an engine stage whose engine talks HTTP (no GPU), when the recipe leaves it open.
 DEFAULT_HTTP_ACTORS = 4
 
@@ -89,7 +94,8 @@ def _read_parts(path: Path) -> RayDataset:
     rows = sum(pq.read_metadata(f).num_rows for f in files)
     schema = pq.read_schema(files[0])
     ds = ray.data.from_items([{"path": str(f)} for f in files], override_num_blocks=len(files))
-    ds = ds.map_batches(_read_files, batch_size=1, batch_format="pyarrow")
+    # Light I/O tasks: a fraction of a CPU, so stage actors that hold whole CPUs never starve them.
+    ds = ds.map_batches(_read_files, batch_size=1, batch_format="pyarrow", num_cpus=IO_CPUS)
     return RayDataset(ds, rows, schema)
 
 
@@ -160,17 +166,17 @@ class RayExecutor(curate.Executor):
         with _Poller(tally, reporter):
             if isinstance(comp, curate.Source):
                 kept = self._source(task, ds)
-                kept.write_parquet(str(out_dir))
+                kept.write_parquet(str(out_dir), ray_remote_args={"num_cpus": IO_CPUS})
             elif isinstance(comp, curate.Writer):
                 written = self._write(task, ds, tally)
                 if len(inputs) == 1:
                     data_from = task.inputs[0]
                 else:
-                    ds.write_parquet(str(out_dir))
+                    ds.write_parquet(str(out_dir), ray_remote_args={"num_cpus": IO_CPUS})
             elif isinstance(comp, curate.Dedup):
                 self._dedup(task, comp, ds, tally, out_dir)
             else:
-                self._rows(task, comp, ds, tally, rows_in).write_parquet(str(out_dir))
+                self._rows(task, comp, ds, tally, rows_in).write_parquet(str(out_dir), ray_remote_args={"num_cpus": IO_CPUS})
         totals = _get(tally.totals.remote())
         if data_from is None:
             _ensure_parts(out_dir, inputs[0] if len(inputs) == 1 else None)
@@ -261,6 +267,8 @@ class RayExecutor(curate.Executor):
             actors = res.get("concurrency")
             compute = ActorPoolStrategy(size=actors) if actors else ActorPoolStrategy(min_size=1, max_size=_cpus())
             num_cpus = res.get("num_cpus", 1)
+        if actors:
+            num_cpus = _leave_room_for_io(task.info.stage_id, actors, num_cpus)
         rows = max(rows_in, 1)
         batch = res.get("batch_size") or getattr(comp, "batch_size", None)
         if batch is None:
@@ -271,6 +279,11 @@ class RayExecutor(curate.Executor):
         if keys:
             ds = ds.repartition(max(2, -(-rows // batch)), keys=list(keys))
             batch_size = None  # whole blocks: a hash partition holds whole groups
+        elif engines or res.get("concurrency") or gpus:
+            # A fixed actor pool holds its CPUs for the whole stage; Ray's repartition would then
+            # wait for a whole free CPU that may never come. Cut the blocks with light tasks.
+            ds = rechunk(ds, batch)
+            batch_size = batch
         else:
             ds = ds.repartition(target_num_rows_per_block=batch)
             batch_size = batch
@@ -296,12 +309,12 @@ class RayExecutor(curate.Executor):
         ordered = with_order(ds)
         kept, removed, counters = run_dedup(stage_factory(task), ordered, resources=task.resources)
         kept = kept.drop_columns([ORDER]) if ORDER in (kept.schema().names if kept.schema() else []) else kept
-        kept.write_parquet(str(out_dir))
+        kept.write_parquet(str(out_dir), ray_remote_args={"num_cpus": IO_CPUS})
         if removed is not None:
             rdir = curate.RunDir.removed_file(task.info.stage_dir)
             if ORDER in (removed.schema().names if removed.schema() else []):
                 removed = removed.drop_columns([ORDER])
-            removed.write_parquet(str(rdir))
+            removed.write_parquet(str(rdir), ray_remote_args={"num_cpus": IO_CPUS})
             if not any(rdir.glob("*.parquet")):
                 import shutil
 
@@ -312,10 +325,10 @@ class RayExecutor(curate.Executor):
 
 # --- helpers run on the cluster -------------------------------------------------------------------
 
-def _remote(fn: Any) -> Any:
+def _remote(fn: Any, **options: Any) -> Any:
     import ray
 
-    return ray.remote(max_retries=3)(fn)
+    return ray.remote(max_retries=3, **options)(fn)
 
 
 def _read_source_fn(task: curate.StageTask) -> pa.Table:
@@ -401,6 +414,21 @@ def with_order(ds: Any) -> Any:
     return ray.data.from_arrow_refs([_add_order.remote(r, off) for r, off in zip(refs, offsets)])
 
 
+def rechunk(ds: Any, rows: int) -> Any:
+    """``ds`` as blocks of ``rows`` rows (the last of each input block shorter), cut by light
+    tasks in the object store: the input is computed first, nothing reaches the driver."""
+    import ray
+
+    refs = ds.to_arrow_refs()
+    counts = ray.get([_num_rows.remote(r) for r in refs])
+    chunks = [_slice.remote(ref, start, rows) for ref, n in zip(refs, counts) for start in range(0, n, rows)]
+    return ray.data.from_arrow_refs(chunks) if chunks else ds
+
+
+def _slice_fn(table: pa.Table, start: int, rows: int) -> pa.Table:
+    return table.slice(start, rows)
+
+
 def _num_rows_fn(table: pa.Table) -> int:
     return table.num_rows
 
@@ -413,6 +441,7 @@ def _add_order_fn(table: pa.Table, offset: int) -> pa.Table:
 
 _num_rows = None
 _add_order = None
+_slice = None
 
 
 def _get(ref: Any) -> Any:
@@ -425,6 +454,19 @@ def _cpus() -> int:
     import ray
 
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def _leave_room_for_io(stage_id: str, actors: int, num_cpus: float) -> float:
+    """CPUs per actor, lowered when a fixed pool would hold every CPU of the cluster: Ray Data then
+    cannot schedule the reads and writes that feed and drain the pool, and the stage hangs."""
+    total = float(_cpus())
+    room = max(total - IO_CPUS * 2, total / 2)
+    if actors * num_cpus <= room:
+        return num_cpus
+    lowered = round(room / actors, 3)
+    log.warning("stage %r: %d actors x %g CPUs would hold all %g CPUs of the cluster; giving each %g CPUs",
+                stage_id, actors, num_cpus, total, lowered)
+    return lowered
 
 
 def _ensure_parts(out_dir: Path, like: RayDataset | None) -> None:
@@ -516,7 +558,8 @@ class _Poller:
 
 
 def _init_order_remotes() -> None:
-    global _num_rows, _add_order
+    global _num_rows, _add_order, _slice
     if _num_rows is None:
-        _num_rows = _remote(_num_rows_fn)
-        _add_order = _remote(_add_order_fn)
+        _num_rows = _remote(_num_rows_fn, num_cpus=IO_CPUS)
+        _add_order = _remote(_add_order_fn, num_cpus=IO_CPUS)
+        _slice = _remote(_slice_fn, num_cpus=IO_CPUS)

