@@ -48,13 +48,15 @@ DEDUP_RECIPE = textwrap.dedent("""\
 # One run in a fresh process: prints wall seconds of curate.run, the process's peak RSS and the
 # stage seconds, as JSON on the last line.
 CHILD = textwrap.dedent("""\
-    import json, resource, sys, time
+    import json, sys, time
     import curate
     recipe, run_dir, executor = sys.argv[1:4]
     t0 = time.perf_counter()
     result = curate.run(recipe, run_dir=run_dir, executor=executor, report=False)
     wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec (it would report the parent's peak)
+    hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
+    peak = int(hwm.split()[1]) / 1024
     stages = {s: st.seconds for s, st in result.stats.items()}
     print(json.dumps({"wall": wall, "peak_mib": peak, "stages": stages}))
     """)
@@ -88,9 +90,9 @@ def part1(sizes: list[int]) -> None:
             write_docs(folder, n)
             (folder / "r.yaml").write_text(DEDUP_RECIPE)
             local = run_child(folder / "r.yaml", folder / "local", "local")
-            kept_local = pl.read_parquet(folder / "kept.parquet")
+            kept_local = pl.read_parquet(folder / "local" / "kept.parquet")
             ray = run_child(folder / "r.yaml", folder / "ray", "ray")
-            kept_ray = pl.read_parquet(folder / "kept.parquet")
+            kept_ray = pl.read_parquet(folder / "ray" / "kept.parquet")
             same = set(kept_local["id"].to_list()) == set(kept_ray["id"].to_list())
             ray_stages = sum(ray["stages"].values())
             results[n] = (local, ray, same)

@@ -28,9 +28,9 @@ from curate import (BatchItemError, BatchJob, BatchStatus, ChatRequest, ChatResu
                     TransientEngineError)
 from curate_anthropic import wire
 from curate_anthropic.live import env_proxy
-from curate_anthropic.loop import run_sync
-from curate_anthropic.pool import describe
-from curate_anthropic.retry import is_retryable
+from curate import run_sync
+from curate import describe_error as describe
+from curate import is_retryable
 
 log = logging.getLogger("curate.anthropic")
 

@@ -17,9 +17,9 @@ from pydantic import Field, field_validator, model_validator
 
 from curate import BatchParams, ChatRequest, ChatResult, EngineError, OnResult
 from curate_anthropic import wire
-from curate_anthropic.loop import run_sync
-from curate_anthropic.pool import describe, post_retrying, run_pool
-from curate_anthropic.retry import Backoff, is_retryable, retry_after_seconds
+from curate import run_sync
+from curate import describe_error as describe, post_retrying, run_pool
+from curate import Backoff, is_retryable, retry_after_seconds
 
 log = logging.getLogger("curate.anthropic")
 

@@ -12,8 +12,8 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from curate import ChatEngine, ChatRequest, ChatResult, Completion, EngineError, EngineParams, OnResult
-from curate_litellm.loop import run_sync
-from curate_litellm.retry import MAX_RETRY_AFTER, Backoff, is_retryable, retry_after_seconds
+from curate import run_sync
+from curate import MAX_RETRY_AFTER, Backoff, is_retryable, retry_after_seconds
 
 log = logging.getLogger("curate.litellm")
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from curate import BatchChatEngine, BatchItemError, BatchJob, BatchStatus, ChatRequest, ChatResult, EngineError
 from curate import TransientEngineError
 from curate_openai import wire
-from curate_openai.retry import is_retryable
+from curate import is_retryable
 
 if TYPE_CHECKING:
     from curate_openai.engine import OpenAIEngine

@@ -16,10 +16,10 @@ from pydantic import Field, field_validator, model_validator
 
 from curate import BatchParams, ChatEngine, ChatRequest, ChatResult, EngineError, EngineRun, OnResult
 from curate_openai import wire
-from curate_openai.loop import LoopThread, run_sync
-from curate_openai.pool import describe as _describe
-from curate_openai.retry import Backoff, is_retryable, retry_after_seconds
-from curate_openai.pool import SharedSession, post_retrying, run_pool
+from curate import LoopThread, run_sync
+from curate import describe_error as _describe
+from curate import Backoff, is_retryable, retry_after_seconds
+from curate import SharedSession, post_retrying, run_pool
 
 log = logging.getLogger("curate.openai")
 

@@ -3,7 +3,7 @@
 Both reuse the ``openai`` engine's machinery: its params validation (URL, key variable, backoff),
 its ``start()`` check (``GET /v1/models``: server up, model served, key accepted), its connection
 pool, key handling (environment only, redacted from errors and logs) and retry rules
-(:mod:`curate_openai.retry`: connection errors, timeouts, 408/409/429/5xx with backoff and
+(:mod:`curate.http.retry`: connection errors, timeouts, 408/409/429/5xx with backoff and
 ``Retry-After``). What differs is the request and the reply:
 
 * ``nim-reward`` — ``POST {base_url}/chat/completions`` with ``messages`` = the conversation plus
@@ -28,8 +28,8 @@ from pydantic import Field, field_validator, model_validator
 from curate import EngineError, EngineParams, OnScore, ScoreEngine, ScoreRequest, ScoreResult
 from curate_openai import wire
 from curate_openai.engine import OpenAIEngine, OpenAIParams, _env_proxy
-from curate_openai.loop import run_sync
-from curate_openai.pool import post_retrying, run_pool
+from curate import run_sync
+from curate import post_retrying, run_pool
 
 log = logging.getLogger("curate.openai.reward")
 

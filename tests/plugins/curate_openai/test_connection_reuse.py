@@ -15,7 +15,7 @@ def requests(tag: str, n: int = 12) -> list[ChatRequest]:
 
 
 def loop_threads() -> int:
-    return sum(t.name == "curate-openai-loop" and t.is_alive() for t in threading.enumerate())
+    return sum(t.name == "curate-http-loop" and t.is_alive() for t in threading.enumerate())
 
 
 def test_connections_are_reused_across_generate_calls():

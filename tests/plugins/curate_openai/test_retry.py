@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from curate_openai.retry import Backoff, is_retryable, retry_after_seconds
+from curate import Backoff, is_retryable, retry_after_seconds
 
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504, 599])

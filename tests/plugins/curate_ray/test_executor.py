@@ -245,7 +245,7 @@ def test_two_nodes_share_a_stage(tmp_path, two_node_cluster):
     meta = json.loads((tmp_path / "run" / "stages" / "01-filter.length" / "meta.json").read_text())
     assert meta["stats"]["rows_out"] == 40
     assert meta["stats"]["metrics"]["ray_nodes"] == 2  # both nodes ran batches of the stage
-    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 40
+    assert len((tmp_path / "run" / "out.jsonl").read_text().splitlines()) == 40
 
 
 QUICKSTART = Path(__file__).resolve().parents[3] / "recipes" / "quickstart.yaml"

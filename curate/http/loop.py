@@ -49,7 +49,7 @@ def _run_in_thread(make_coro: Callable[[], Awaitable[T]]) -> T:
             created.set()
             _close(loop)
 
-    thread = threading.Thread(target=main, name="curate-openai-loop", daemon=True)
+    thread = threading.Thread(target=main, name="curate-http-loop", daemon=True)
     thread.start()
     try:
         # Poll rather than block: a blocking join is not always woken by Ctrl-C (e.g. once
@@ -90,7 +90,7 @@ class LoopThread:
     (a remote executor shipping an engine) starts its own loop where it is used.
     """
 
-    def __init__(self, name: str = "curate-openai-loop"):
+    def __init__(self, name: str = "curate-http-loop"):
         self.name = name
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

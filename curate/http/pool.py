@@ -1,4 +1,4 @@
-"""The request loop every HTTP engine of this plugin shares: a bounded pool of workers over one
+"""The request loop every HTTP engine shares (openai, anthropic, litellm, reward servers): a bounded pool of workers over one
 aiohttp session, and one POST with the retry rules (backoff with full jitter, ``Retry-After``,
 no retry on other 4xx). Chat and reward engines differ only in the body they send and how they
 read a 200."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Awaitable, Callable, TypeVar
 
-from curate_openai.retry import MAX_RETRY_AFTER, Backoff, is_retryable, retry_after_seconds
+from curate.http.retry import MAX_RETRY_AFTER, Backoff, is_retryable, retry_after_seconds
 
 R = TypeVar("R")
 
@@ -86,7 +86,7 @@ async def post_retrying(session: Any, url: str, proxy: str | None, body: bytes, 
 
 class SharedSession:
     """One aiohttp session (connection pool) for every call of an engine: made on first use, on the
-    engine's :class:`~curate_openai.loop.LoopThread`, and kept, so a stage that calls the engine
+    engine's :class:`~curate.http.loop.LoopThread`, and kept, so a stage that calls the engine
     batch after batch reuses its open connections instead of connecting again each time."""
 
     def __init__(self) -> None:
