@@ -7,6 +7,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print_plan(args.recipe, plan, set() if args.fresh else set(runner.reusable()))
         out_console.print(f"dry run: nothing was run (run directory: {run_dir})", markup=False)
         return EXIT_OK
+    started = time.time()
     result = runner.run(fresh=args.fresh)
     err_console.print(summary_table(result))
     for line in counter_lines(result):
@@ -160,6 +162,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         err_console.print(f"wrote {', '.join(paths) or stage_id} ({stage_id}): {rows:,} rows", markup=False)
     for warning in result.warnings:
         err_console.print(f"warning: {warning}", style="yellow", markup=False)
+    report = result.rundir.report_path
+    if args.report and report.exists() and report.stat().st_mtime >= started:
+        err_console.print(f"report: {report}", markup=False)
     err_console.print(f"run directory: {result.run_dir}", markup=False)
     return EXIT_OK
 
