@@ -35,7 +35,7 @@ from curate.runner.executor import (ExecutorParams, StageRun, StageTask, group_b
                                     with_ids)
 from curate.engines.cache import CachedEngine, RequestCache
 from curate.plugins import registry as plugin_registry
-from curate.http import (MAX_RETRY_AFTER, Backoff, LoopThread, SharedSession, describe_error, is_retryable,
+from curate.http import (MAX_RETRY_AFTER, Backoff, LoopThread, RetryParams, check_env_name, env_proxy, is_local_host, SharedSession, describe_error, is_retryable,
                          post_retrying, retry_after_seconds, run_pool, run_sync)
 from curate.files import atomic_write
 from curate.templates import Template, TemplateParam, load_template, package_template
@@ -48,7 +48,8 @@ __all__ = [
     "StageRecord", "Executor", "LocalExecutor", "ExecutorParams", "StageTask", "StageRun", "Resources",
     "merge_inputs", "group_batches", "with_ids", "process_rows", "parquet_source", "CachedEngine", "RequestCache",
     "plugin_registry", "run_pool", "post_retrying", "SharedSession", "describe_error", "run_sync", "LoopThread",
-    "Backoff", "is_retryable", "retry_after_seconds", "MAX_RETRY_AFTER",
+    "Backoff", "is_retryable", "retry_after_seconds", "MAX_RETRY_AFTER", "RetryParams", "check_env_name", "env_proxy",
+    "is_local_host",
     # writing stage plugins
     "hookimpl", "Component", "Params", "FilterParams", "Source", "Reader", "Writer", "RowStage", "Generator",
     "Judge", "Filter", "Dedup", "StageContext", "StageInfo", "StageOutput", "Reporter", "Partitioning",

@@ -5,8 +5,9 @@ session (:mod:`.pool`) and event loops callable from synchronous code (:mod:`.lo
 through ``curate`` (``curate.run_pool``, ``curate.post_retrying``, ``curate.Backoff``, ...)."""
 
 from curate.http.loop import LoopThread, run_sync
+from curate.http.params import RetryParams, check_env_name, env_proxy, is_local_host
 from curate.http.pool import SharedSession, describe as describe_error, post_retrying, run_pool
 from curate.http.retry import MAX_RETRY_AFTER, RETRY_STATUSES, Backoff, is_retryable, retry_after_seconds
 
-__all__ = ["LoopThread", "run_sync", "SharedSession", "describe_error", "post_retrying", "run_pool",
+__all__ = ["RetryParams", "check_env_name", "env_proxy", "is_local_host", "LoopThread", "run_sync", "SharedSession", "describe_error", "post_retrying", "run_pool",
            "MAX_RETRY_AFTER", "RETRY_STATUSES", "Backoff", "is_retryable", "retry_after_seconds"]

@@ -24,13 +24,9 @@ import logging
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
-from curate import (BatchItemError, BatchJob, BatchStatus, ChatRequest, ChatResult, EngineError,
-                    TransientEngineError)
+from curate import (BatchItemError, BatchJob, BatchStatus, ChatRequest, ChatResult, EngineError, TransientEngineError)
 from curate_anthropic import wire
-from curate_anthropic.live import env_proxy
-from curate import run_sync
-from curate import describe_error as describe
-from curate import is_retryable
+from curate import describe_error as describe, env_proxy, is_retryable, run_sync
 
 log = logging.getLogger("curate.anthropic")
 

@@ -5,21 +5,18 @@ one failure fails only its request."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from curate import BatchParams, ChatRequest, ChatResult, EngineError, OnResult
+from curate import (Backoff, BatchParams, ChatRequest, ChatResult, check_env_name, describe_error as describe,
+                    EngineError, env_proxy, is_local_host, is_retryable, OnResult, post_retrying, retry_after_seconds,
+                    RetryParams, run_pool, run_sync)
 from curate_anthropic import wire
-from curate import run_sync
-from curate import describe_error as describe, post_retrying, run_pool
-from curate import Backoff, is_retryable, retry_after_seconds
 
 log = logging.getLogger("curate.anthropic")
 
@@ -28,7 +25,7 @@ USER_AGENT = "curate-anthropic/0.1"
 START_TIMEOUT = 30.0
 
 
-class AnthropicParams(BatchParams):
+class AnthropicParams(BatchParams, RetryParams):
     model: str = Field(description="Claude model id or alias, e.g. `claude-sonnet-4-5` or `claude-haiku-4-5`.")
     base_url: str = Field("https://api.anthropic.com",
                           description="API root that `/v1/messages` hangs off (a trailing `/v1` is dropped), "
@@ -41,13 +38,6 @@ class AnthropicParams(BatchParams):
     max_in_flight: int = Field(32, ge=1, le=10_000,
                                description="Requests in flight at once (one connection each); mind your "
                                            "organisation's rate limits.")
-    timeout: float = Field(600.0, gt=0, description="Seconds one attempt may take (connect, generate, read) before "
-                                                    "it counts as a failed, retryable attempt.")
-    max_attempts: int = Field(5, ge=1, le=100, description="Attempts per request in total, the first included.")
-    backoff_base: float = Field(1.0, ge=0, description="Seconds of the first retry's backoff ceiling; doubles per "
-                                                       "retry, with full jitter.")
-    backoff_max: float = Field(60.0, gt=0, description="Largest backoff ceiling in seconds (a server's "
-                                                       "`retry-after` is honoured instead, up to 600 s).")
     extra_body: dict[str, Any] = Field(
         default_factory=dict,
         description="Extra JSON fields merged into every request body (last, so they win), e.g. `{top_k: 40}` "
@@ -74,16 +64,8 @@ class AnthropicParams(BatchParams):
     @field_validator("api_key_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and (not value or not value.replace("_", "").isalnum() or value[0].isdigit()):
-            raise ValueError(f"api_key_env must be the NAME of an environment variable (e.g. ANTHROPIC_API_KEY), "
-                             f"not {'an empty string' if not value else 'a key'}")
-        return value
+        return check_env_name(value, "ANTHROPIC_API_KEY")
 
-    @model_validator(mode="after")
-    def _backoff(self) -> "AnthropicParams":
-        if self.backoff_base > self.backoff_max:
-            raise ValueError(f"backoff_base ({self.backoff_base}) is greater than backoff_max ({self.backoff_max})")
-        return self
 
 
 @dataclass
@@ -91,24 +73,6 @@ class _Failed:
     reason: str
     attempts: int
 
-
-def env_proxy(url: str) -> str | None:
-    """The proxy the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``) sets for ``url``."""
-    parts = urlsplit(url)
-    if urllib.request.proxy_bypass(parts.hostname or ""):
-        return None
-    return urllib.request.getproxies().get(parts.scheme) or None
-
-
-def is_local(host: str) -> bool:
-    """Loopback, private network, or a single-label name (a container or cluster service)."""
-    if host in ("localhost", "host.docker.internal") or host.endswith((".local", ".localhost", ".internal")):
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return "." not in host
-    return ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified
 
 
 class AnthropicLive:
@@ -165,7 +129,7 @@ class AnthropicLive:
     def start(self) -> None:
         p = self.params
         host = urlsplit(p.base_url).hostname or ""
-        if p.api_key_env and not self._api_key() and not is_local(host):
+        if p.api_key_env and not self._api_key() and not is_local_host(host):
             raise EngineError(
                 f"{self._where()}: no API key: the environment variable {p.api_key_env} is not set. Export it "
                 f"(export {p.api_key_env}=...), or set `api_key_env: null` if this gateway needs no key")

@@ -9,11 +9,10 @@ import os
 import re
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from curate import ChatEngine, ChatRequest, ChatResult, Completion, EngineError, EngineParams, OnResult
-from curate import run_sync
-from curate import MAX_RETRY_AFTER, Backoff, is_retryable, retry_after_seconds
+from curate import (Backoff, ChatEngine, ChatRequest, ChatResult, check_env_name, Completion, EngineError,
+                    is_retryable, MAX_RETRY_AFTER, OnResult, retry_after_seconds, RetryParams, run_sync)
 
 log = logging.getLogger("curate.litellm")
 
@@ -38,7 +37,7 @@ def import_litellm() -> Any:
     return litellm
 
 
-class LiteLLMParams(EngineParams):
+class LiteLLMParams(RetryParams):
     model: str = Field(description="`provider/model` as LiteLLM names it: `openai/gpt-4o-mini`, "
                                    "`anthropic/claude-haiku-4-5`, `gemini/gemini-2.0-flash`, `ollama/llama3`, "
                                    "`openai/<name>` with `api_base` for any OpenAI-compatible server.")
@@ -49,14 +48,6 @@ class LiteLLMParams(EngineParams):
                           "never goes in a recipe). `null`: LiteLLM reads the provider's usual variable "
                           "(OPENAI_API_KEY, ANTHROPIC_API_KEY, ...).")
     max_in_flight: int = Field(32, ge=1, le=10_000, description="Requests in flight at once.")
-    timeout: float = Field(600.0, gt=0, description="Seconds one attempt may take before it counts as a failed, "
-                                                    "retryable attempt.")
-    max_attempts: int = Field(5, ge=1, le=100, description="Attempts per request in total, the first included "
-                                                           "(LiteLLM's own retries are off).")
-    backoff_base: float = Field(1.0, ge=0, description="Seconds of the first retry's backoff ceiling; doubles per "
-                                                       "retry, with full jitter.")
-    backoff_max: float = Field(60.0, gt=0, description="Largest backoff ceiling in seconds (a server's "
-                                                       "`Retry-After` is honoured instead, up to 600 s).")
     extra_params: dict[str, Any] = Field(
         default_factory=dict,
         description="Extra keyword arguments for `litellm.acompletion` (last, so they win), e.g. `{top_k: 20}` or "
@@ -73,10 +64,7 @@ class LiteLLMParams(EngineParams):
     @field_validator("api_key_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and (not value or not value.replace("_", "").isalnum() or value[0].isdigit()):
-            raise ValueError("api_key_env must be the NAME of an environment variable (e.g. OPENAI_API_KEY), "
-                             f"not {'an empty string' if not value else 'a key'}")
-        return value
+        return check_env_name(value, "OPENAI_API_KEY")
 
     @field_validator("extra_params")
     @classmethod
@@ -89,11 +77,6 @@ class LiteLLMParams(EngineParams):
                                  "api_key_env, never in a recipe")
         return value
 
-    @model_validator(mode="after")
-    def _backoff(self) -> "LiteLLMParams":
-        if self.backoff_base > self.backoff_max:
-            raise ValueError(f"backoff_base ({self.backoff_base}) is greater than backoff_max ({self.backoff_max})")
-        return self
 
 
 class LiteLLMEngine(ChatEngine):

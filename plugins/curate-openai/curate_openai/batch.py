@@ -19,10 +19,9 @@ import urllib.request
 import uuid
 from typing import TYPE_CHECKING, Any, Iterable
 
-from curate import BatchChatEngine, BatchItemError, BatchJob, BatchStatus, ChatRequest, ChatResult, EngineError
-from curate import TransientEngineError
+from curate import (BatchChatEngine, BatchItemError, BatchJob, BatchStatus, ChatRequest, ChatResult, EngineError,
+                    is_retryable, TransientEngineError)
 from curate_openai import wire
-from curate import is_retryable
 
 if TYPE_CHECKING:
     from curate_openai.engine import OpenAIEngine

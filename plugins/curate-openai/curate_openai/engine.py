@@ -4,22 +4,19 @@ flight over one aiohttp session, retries with backoff, one failure fails only it
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
-import urllib.request
 import weakref
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from curate import BatchParams, ChatEngine, ChatRequest, ChatResult, EngineError, EngineRun, OnResult
+from curate import (Backoff, BatchParams, ChatEngine, ChatRequest, ChatResult, check_env_name,
+                    describe_error as _describe, EngineError, EngineRun, env_proxy, is_local_host, is_retryable,
+                    LoopThread, OnResult, post_retrying, retry_after_seconds, RetryParams, run_pool, run_sync,
+                    SharedSession)
 from curate_openai import wire
-from curate import LoopThread, run_sync
-from curate import describe_error as _describe
-from curate import Backoff, is_retryable, retry_after_seconds
-from curate import SharedSession, post_retrying, run_pool
 
 log = logging.getLogger("curate.openai")
 
@@ -30,7 +27,7 @@ START_TIMEOUT = 30.0
 MAX_LISTED_MODELS = 30
 
 
-class OpenAIParams(BatchParams):  # batch: true sends through the Batch API (curate_openai.batch)
+class OpenAIParams(BatchParams, RetryParams):  # batch: true sends through the Batch API (curate_openai.batch)
     model: str = Field(description="Model name as the server knows it (vLLM: the path or `--served-model-name`).")
     base_url: str = Field("https://api.openai.com/v1",
                           description="Server root that `/chat/completions` and `/models` hang off, e.g. "
@@ -43,13 +40,6 @@ class OpenAIParams(BatchParams):  # batch: true sends through the Batch API (cur
     max_in_flight: int = Field(128, ge=1, le=10_000,
                                description="Requests in flight at once (one connection each). 64-256 keeps a "
                                            "vLLM/SGLang server busy; lower it for rate-limited hosted APIs.")
-    timeout: float = Field(600.0, gt=0, description="Seconds one attempt may take (connect, generate, read) before "
-                                                    "it counts as a failed, retryable attempt.")
-    max_attempts: int = Field(5, ge=1, le=100, description="Attempts per request in total, the first included.")
-    backoff_base: float = Field(1.0, ge=0, description="Seconds of the first retry's backoff ceiling; doubles per "
-                                                       "retry, with full jitter.")
-    backoff_max: float = Field(60.0, gt=0, description="Largest backoff ceiling in seconds (a server's "
-                                                       "`Retry-After` is honoured instead, up to 600 s).")
     extra_body: dict[str, Any] = Field(
         default_factory=dict,
         description="Extra JSON fields merged into every request body (last, so they win), e.g. vLLM's "
@@ -72,35 +62,9 @@ class OpenAIParams(BatchParams):  # batch: true sends through the Batch API (cur
     @field_validator("api_key_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and (not value or not value.replace("_", "").isalnum() or value[0].isdigit()):
-            raise ValueError(f"api_key_env must be the NAME of an environment variable (e.g. OPENAI_API_KEY), "
-                             f"not {'an empty string' if not value else 'a key'}")
-        return value
-
-    @model_validator(mode="after")
-    def _backoff(self) -> "OpenAIParams":
-        if self.backoff_base > self.backoff_max:
-            raise ValueError(f"backoff_base ({self.backoff_base}) is greater than backoff_max ({self.backoff_max})")
-        return self
+        return check_env_name(value, "OPENAI_API_KEY")
 
 
-def _env_proxy(url: str) -> str | None:
-    """The proxy the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``) sets for ``url``."""
-    parts = urlsplit(url)
-    if urllib.request.proxy_bypass(parts.hostname or ""):
-        return None
-    return urllib.request.getproxies().get(parts.scheme) or None
-
-
-def _is_local(host: str) -> bool:
-    """Loopback, private network, or a single-label name (a container or cluster service)."""
-    if host in ("localhost", "host.docker.internal") or host.endswith((".local", ".localhost", ".internal")):
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return "." not in host
-    return ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified
 
 
 class OpenAIEngine(ChatEngine):
@@ -175,7 +139,7 @@ class OpenAIEngine(ChatEngine):
     def start(self) -> None:
         p = self.params
         host = urlsplit(p.base_url).hostname or ""
-        if p.api_key_env and not self._api_key() and not _is_local(host):
+        if p.api_key_env and not self._api_key() and not is_local_host(host):
             raise EngineError(
                 f"engine openai ({p.model} at {p.base_url}): no API key: the environment variable "
                 f"{p.api_key_env} is not set. Export it (export {p.api_key_env}=...), or set `api_key_env: null` "
@@ -197,7 +161,7 @@ class OpenAIEngine(ChatEngine):
             for attempt in range(1, p.max_attempts + 1):
                 retry_after = None
                 try:
-                    async with session.get(url, proxy=_env_proxy(url)) as resp:
+                    async with session.get(url, proxy=env_proxy(url)) as resp:
                         raw = await resp.read()
                         status = resp.status
                         retry_after = retry_after_seconds(resp.headers)
@@ -259,7 +223,7 @@ class OpenAIEngine(ChatEngine):
     async def _generate(self, requests: list[ChatRequest], on_result: OnResult | None) -> list[ChatResult]:
         p = self.params
         url = f"{p.base_url}/chat/completions"
-        proxy = _env_proxy(url)
+        proxy = env_proxy(url)
         session = await self._pool.get(lambda: self._session(p.timeout, p.max_in_flight))
         return await run_pool(len(requests), p.max_in_flight,
                               lambda i: self._complete(session, url, proxy, requests[i]), on_result)

@@ -25,11 +25,10 @@ from typing import Any, Callable, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from curate import EngineError, EngineParams, OnScore, ScoreEngine, ScoreRequest, ScoreResult
+from curate import (EngineError, EngineParams, env_proxy, OnScore, post_retrying, run_pool, run_sync, ScoreEngine,
+                    ScoreRequest, ScoreResult)
 from curate_openai import wire
-from curate_openai.engine import OpenAIEngine, OpenAIParams, _env_proxy
-from curate import run_sync
-from curate import post_retrying, run_pool
+from curate_openai.engine import OpenAIEngine, OpenAIParams
 
 log = logging.getLogger("curate.openai.reward")
 
@@ -134,7 +133,7 @@ class _RewardServer(ScoreEngine):
     async def _score_all(self, requests: list[ScoreRequest], on_result: OnScore | None) -> list[ScoreResult]:
         p = self.params
         url = self.url()
-        proxy = _env_proxy(url)
+        proxy = env_proxy(url)
         async with self._http._session(p.timeout, p.max_in_flight) as session:
             return await run_pool(len(requests), p.max_in_flight,
                                   lambda i: self._score_one(session, url, proxy, requests[i]), on_result)
