@@ -194,12 +194,9 @@ class RayExecutor(curate.Executor):
         metrics = dict(totals["metrics"])
         if totals["nodes"]:
             metrics["ray_nodes"] = float(len(totals["nodes"]))  # how many nodes ran batches of the stage
-        extra: dict[str, Any] = {}
-        if "engines" in curate.StageRun.__dataclass_fields__:
-            extra["engines"] = totals["usage"]
         return curate.StageRun(output, rows_in, rows_out, removed, time.perf_counter() - t0,
                                counters=totals["counters"], metrics=metrics, written=written,
-                               data_from=data_from, **extra)
+                               data_from=data_from, engines=totals["usage"])
 
     def _check_cluster(self, task: curate.StageTask, comp: curate.Component) -> None:
         reg = curate.plugin_registry()

@@ -98,13 +98,6 @@ def make_cached_engine(inner: curate.Engine, run_dir: Path, actor: str) -> Any:
     return ShardCachedEngine(inner, shard_dir(run_dir) / f"{actor}.sqlite")
 
 
-def usage_of(engine: Any) -> dict[str, float]:
-    usage = getattr(engine, "usage", None)
-    if callable(usage):
-        return {k: float(v) for k, v in usage().items() if isinstance(v, (int, float))}
-    return {"requests_cached": float(getattr(engine, "hits", 0)), "requests_sent": float(getattr(engine, "misses", 0))}
-
-
 def batch_key(df: pl.DataFrame) -> str:
     """The same for every try of a batch: its first and last ids and its size."""
     if df.height == 0:
@@ -143,14 +136,10 @@ class StageWorker:
         assert isinstance(df, pl.DataFrame)
         key = batch_key(df)
         self.reporter.begin(key, self.node, {"pid": os.getpid(), "node": self.node, "actor": self.actor})
-        before = {name: usage_of(e) for name, e in self.engines.items()}
+        before = {name: e.usage_snapshot() for name, e in self.engines.items()}
         try:
             advance = (lambda n: None) if self.comp.reports_progress else self.reporter.advance
             out = curate.process_rows(self.comp, df, advance)
-            for engine in self.engines.values():  # batched cache writes reach disk before the batch counts
-                flush = getattr(getattr(engine, "_cache", None), "flush", None)
-                if callable(flush):
-                    flush()
         except curate.UserInputError:
             raise
         except Exception as exc:  # noqa: BLE001 - add where it happened, keep the message
@@ -164,7 +153,7 @@ class StageWorker:
             folder.mkdir(parents=True, exist_ok=True)
             # one file per batch, named by the batch: a retried batch overwrites its earlier try
             curate.atomic_write(folder / f"part-{key}.parquet", lambda f: out.removed.write_parquet(f))
-        after = {name: usage_of(e) for name, e in self.engines.items()}
+        after = {name: e.usage_snapshot() for name, e in self.engines.items()}
         usage = {name: {k: after[name].get(k, 0) - before[name].get(k, 0) for k in after[name]} for name in after}
         self.reporter.finish(df.height, removed, usage)
         return out.kept.to_arrow()

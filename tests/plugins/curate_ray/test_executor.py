@@ -74,6 +74,10 @@ def test_generation_dedup_and_filters_equal_local(tmp_path, ray_local):
         assert (on_ray.stats[sid].rows_in, on_ray.stats[sid].rows_out, on_ray.stats[sid].rows_removed) == \
             (stats.rows_in, stats.rows_out, stats.rows_removed), sid
     assert on_ray.stats["generate.responses"].counters.get("requests_sent") == 40
+    # the engine's usage measured in the actors comes back per stage, as locally
+    usage = on_ray.stats["generate.responses"].engines["default"]
+    assert usage["requests_sent"] == 40 and usage["completion_tokens"] > 0
+    assert usage["completion_tokens"] == local.stats["generate.responses"].engines["default"]["completion_tokens"]
     # Checkpoints are folders of parts; the run dir reads them like files.
     assert (tmp_path / "ray" / "stages" / "02-generate.responses" / "output.parquet").is_dir()
     assert curate.RunDir(tmp_path / "ray").output("generate.responses").height == 40
