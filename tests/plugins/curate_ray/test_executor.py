@@ -268,3 +268,31 @@ def test_quickstart_gives_the_same_rows_on_ray(tmp_path, ray_local):
         assert set(map(str, theirs.select(key).iter_rows())) == set(map(str, rows.select(key).iter_rows())), writer
     for sid, stats in local.stats.items():
         assert (on_ray.stats[sid].rows_out, on_ray.stats[sid].rows_removed) == (stats.rows_out, stats.rows_removed), sid
+
+
+def test_join_and_append_equal_local(tmp_path, ray_local):
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps({"prompt": f"p{i}", "x": i}) + "\n" for i in range(30)))
+    (tmp_path / "b.jsonl").write_text("".join(json.dumps({"prompt": f"p{i}", "y": -i}) + "\n" for i in range(10, 40)))
+    (tmp_path / "r.yaml").write_text(textwrap.dedent("""\
+        name: joins
+        stages:
+          - {id: a, use: read.jsonl, with: {path: a.jsonl}}
+          - {id: b, use: read.jsonl, with: {path: b.jsonl}, inputs: []}
+          - id: joined
+            use: filter.length
+            with: {column: prompt, min: 1}
+            inputs: [a, b]
+            join: {on: [prompt], how: inner}
+          - id: appended
+            use: filter.length
+            with: {column: prompt, min: 1}
+            inputs: [a, b]
+          - {id: out-joined, use: write.jsonl, with: {path: joined.jsonl}, inputs: [joined]}
+          - {id: out-appended, use: write.jsonl, with: {path: appended.jsonl}, inputs: [appended]}
+        """))
+    local = curate.run(tmp_path / "r.yaml", run_dir=tmp_path / "local", report=False)
+    on_ray = curate.run(tmp_path / "r.yaml", run_dir=tmp_path / "ray", executor="ray", report=False)
+    for writer, cols in (("out-joined", ["prompt", "x", "y"]), ("out-appended", ["prompt", "x", "y"])):
+        assert rows_as_set(on_ray.outputs[writer], cols) == rows_as_set(local.outputs[writer], cols), writer
+    assert on_ray.outputs["out-joined"].height == 20 and on_ray.outputs["out-appended"].height == 60
+    assert on_ray.stats["joined"].rows_in == local.stats["joined"].rows_in == 20
