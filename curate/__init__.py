@@ -38,6 +38,7 @@ from curate.plugins import registry as plugin_registry
 from curate.http import (MAX_RETRY_AFTER, Backoff, LoopThread, RetryParams, check_env_name, env_proxy, is_local_host, SharedSession, describe_error, is_retryable,
                          post_retrying, retry_after_seconds, run_pool, run_sync)
 from curate.files import atomic_write
+from curate import storage
 from curate.templates import Template, TemplateParam, load_template, package_template
 from curate.text import text_columns, text_of
 
@@ -66,6 +67,8 @@ __all__ = [
     # data: the column schema and text
     "MESSAGE", "MESSAGES", "is_messages", "prompt_messages", "user_message", "assistant_message", "conversation",
     "render_messages", "to_format", "text_of", "text_columns", "atomic_write",
+    # where readers read and writers write: local paths and fsspec URIs (`curate.storage.resolve`, ...)
+    "storage",
     # errors
     "CurateError", "UserInputError", "RecipeError", "DataError", "PluginError", "StageFailure",
 ]

@@ -29,26 +29,33 @@ _HISTOGRAMS = 6  # at most this many text histograms: a card must stay short
 _REASONS = 5  # top removal reasons per stage
 
 
-def build_card(run_dir: RunDir, writer_id: str, rows: pl.DataFrame, fmt: str) -> str:
+def build_card(run_dir: RunDir, writer_id: str, rows: pl.DataFrame, fmt: str, total: int | None = None) -> str:
     """The card of the rows that writer ``writer_id`` wrote in format ``fmt``, for the run in
-    ``run_dir`` (read from its ``run.json`` and the upstream stages' checkpoints)."""
+    ``run_dir`` (read from its ``run.json`` and the upstream stages' checkpoints). ``total``: the
+    rows written when ``rows`` is a sample of them (output written in parts); the distributions
+    are then the sample's."""
+    total = rows.height if total is None else total
+    sampled = total > rows.height
     manifest = run_dir.manifest() or {}
     recipe = manifest.get("recipe") or {}
     name = recipe.get("name") or run_dir.path.name
     upstream = _funnel(run_dir, manifest, writer_id)
-    lines = ["---", "tags: [curate, synthetic]", f"size_categories: [{_size_category(rows.height)}]", "---", "",
+    lines = ["---", "tags: [curate, synthetic]", f"size_categories: [{_size_category(total)}]", "---", "",
              f"# {name}", ""]
     if recipe.get("description"):
         lines += [str(recipe["description"]), ""]
     lines += [f"Made by [curate](https://pypi.org/project/curate-llm/) {manifest.get('curate_version', __version__)} "
-              f"in the `{fmt}` format; {rows.height:,} rows"
+              f"in the `{fmt}` format; {total:,} rows"
               + (f", run started {manifest['started'][:19].replace('T', ' ')} UTC." if manifest.get("started") else "."),
               ""]
     lines += _funnel_section(run_dir, upstream)
     lines += ["", "## Columns", "", "| column | type |", "|---|---|"]
     lines += [f"| `{col}` | `{dtype}` |" for col, dtype in rows.schema.items()]
     lines += _models_section(manifest, upstream)
-    lines += _distributions_section(rows)
+    dist = _distributions_section(rows)
+    if sampled and dist:
+        dist[2:2] = ["", f"(over the first {rows.height:,} of the {total:,} rows)"]
+    lines += dist
     lines += ["", "## Recipe", ""]
     if recipe:
         lines += ["```yaml", yaml.safe_dump(recipe, sort_keys=False, allow_unicode=True, width=100).rstrip(), "```", "",

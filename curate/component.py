@@ -73,7 +73,7 @@ class Reporter(Protocol):
 
     def count(self, key: str, n: int) -> None: ...
 
-    def metric(self, key: str, value: float) -> None: ...
+    def metric(self, key: str, value: float, weight: float | None = None) -> None: ...
 
 
 class NullReporter:
@@ -88,7 +88,7 @@ class NullReporter:
     def count(self, key: str, n: int) -> None:
         pass
 
-    def metric(self, key: str, value: float) -> None:
+    def metric(self, key: str, value: float, weight: float | None = None) -> None:
         pass
 
 
@@ -136,10 +136,17 @@ class StageContext:
         """Add to a named counter reported in the stage's stats (e.g. ``requests_cached``)."""
         self.reporter.count(key, n)
 
-    def metric(self, key: str, value: float) -> None:
-        """Report a figure of the stage's output (e.g. ``distinct_2``); the last value reported wins.
-        Shown with the stage's stats and kept in ``run.json``."""
-        self.reporter.metric(key, value)
+    def metric(self, key: str, value: float, weight: float | None = None) -> None:
+        """Report a figure of the stage's output, shown with the stage's stats and kept in
+        ``run.json``. With ``weight`` (e.g. ``consistency_rate`` over the ``weight`` pairs of this
+        call), ``value`` is a mean over this call's items and the stage's figure is the weighted
+        mean over every call, on any executor (batches on many workers included). Without, the
+        last value reported wins: use it for figures a call computes over everything it saw (with
+        several workers, that is one worker's view)."""
+        if weight is None:
+            self.reporter.metric(key, value)
+        else:
+            self.reporter.metric(key, value, weight)
 
     @property
     def where(self) -> str:
@@ -236,9 +243,23 @@ class Source:
 
 
 class Reader(Source, Component):
-    """A source of rows read from files or datasets."""
+    """A source of rows read from files or datasets.
+
+    A reader whose input comes in independent pieces (files of a glob or a folder) may list them
+    with :meth:`splits` and read one with :meth:`read_split`; a distributed executor then reads
+    the pieces in parallel, on any worker, and gives rows without an ``id`` the same ids as
+    ``read()`` would (their position in the concatenation of the splits, in order)."""
 
     kind = "reader"
+
+    def splits(self) -> list[Any]:
+        """Pieces of the input (picklable) that :meth:`read_split` reads independently, in order;
+        ``read()`` must equal the splits read and appended in that order. Empty (the default):
+        only ``read()``."""
+        return []
+
+    def read_split(self, split: Any) -> pl.DataFrame:
+        raise NotImplementedError
 
 
 class Writer(Component):
@@ -254,8 +275,26 @@ class Writer(Component):
     def write(self, rows: pl.DataFrame) -> None:
         raise NotImplementedError
 
-    def output_paths(self, ctx: StageContext) -> list[Path]:
-        """Files or folders this writer produces; a rerun rewrites them when one is missing."""
+    # Writing in parts (optional). An executor holding the rows on many workers (Ray) has each
+    # worker write the part it holds, then calls ``commit`` once; nothing is gathered in one place.
+    def write_part(self, rows: pl.DataFrame, part: int) -> Any:
+        """Persist part number ``part`` of the formatted rows (numbered from 0 in row order).
+        A part may be written again (a retried worker): overwrite it. Returns what
+        :meth:`commit` needs to find it (picklable, small)."""
+        raise NotImplementedError
+
+    def commit(self, parts: list[Any]) -> None:
+        """Called once, after every part was written, with :meth:`write_part`'s results in part
+        order: make the output whole (e.g. concatenate the parts into one file, write a card)."""
+
+    @classmethod
+    def writes_parts(cls) -> bool:
+        """True when the writer implements :meth:`write_part` (and so can write in parts)."""
+        return cls.write_part is not Writer.write_part
+
+    def output_paths(self, ctx: StageContext) -> list[Path | str]:
+        """Files or folders (local paths or URIs) this writer produces; a rerun rewrites them
+        when one is missing."""
         return []
 
 

@@ -188,11 +188,12 @@ def merge_inputs(frames: list[pl.DataFrame], join: dict[str, Any] | None, names:
     return out
 
 
-def with_ids(df: pl.DataFrame, stage_id: str) -> pl.DataFrame:
-    """Give rows a stable ``id`` (``<stage>:<n>``) where a source left it out or null."""
+def with_ids(df: pl.DataFrame, stage_id: str, offset: int = 0) -> pl.DataFrame:
+    """Give rows a stable ``id`` (``<stage>:<n>``, ``n`` from ``offset``: the rows' position when
+    ``df`` is a part of a source's rows) where a source left it out or null."""
     if ID_COLUMN in df.columns and df[ID_COLUMN].null_count() == 0:
         return df.with_columns(pl.col(ID_COLUMN).cast(pl.Utf8))
-    ids = pl.Series(ID_COLUMN, [f"{stage_id}:{i}" for i in range(df.height)])
+    ids = pl.Series(ID_COLUMN, [f"{stage_id}:{i}" for i in range(offset, offset + df.height)], dtype=pl.Utf8)
     if ID_COLUMN in df.columns:  # fill gaps only
         return df.with_columns(pl.coalesce(pl.col(ID_COLUMN).cast(pl.Utf8), ids).alias(ID_COLUMN))
     return df.with_columns(ids)

@@ -71,6 +71,7 @@ class StageProgress:
         self._task = progress.add_task(description, total=total, live=live) if progress else None
         self.counters: dict[str, int] = {}
         self.metrics: dict[str, float] = {}
+        self._weighted: dict[str, tuple[float, float]] = {}
 
     def live(self) -> tuple[int, int]:
         """(requests in flight now, requests failed since the stage started), over its engines."""
@@ -99,8 +100,16 @@ class StageProgress:
     def count(self, key: str, n: int = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + n
 
-    def metric(self, key: str, value: float) -> None:
-        self.metrics[key] = float(value)
+    def metric(self, key: str, value: float, weight: float | None = None) -> None:
+        if weight is None:
+            self.metrics[key] = float(value)
+            return
+        # a weighted mean over every call: keep the sums, show the mean
+        total, weights = self._weighted.get(key, (0.0, 0.0))
+        total, weights = total + float(value) * float(weight), weights + float(weight)
+        self._weighted[key] = (total, weights)
+        if weights:
+            self.metrics[key] = total / weights
 
     def done(self, note: str = "") -> None:
         if self._progress is not None:

@@ -20,6 +20,7 @@ import polars as pl
 from pydantic import ValidationError
 
 from curate._version import __version__
+from curate import storage
 from curate.component import Writer
 from curate.engine import Engine, EngineRun
 from curate.errors import BatchesPending, StageFailure, UserInputError
@@ -120,7 +121,7 @@ class Runner:
                 return None
         if meta.get("data_from") is None and not RunDir.output_file(st.dir).exists():
             return None
-        if isinstance(st.component, Writer) and not all(p.exists() for p in st.component.output_paths(st.component.ctx)):
+        if isinstance(st.component, Writer) and not all(storage.exists(p) for p in st.component.output_paths(st.component.ctx)):
             return None
         return meta
 

@@ -15,6 +15,9 @@
 * :mod:`curate.testing.anthropic_server` — ``AnthropicServer``: Anthropic's Messages API (live
   ``/v1/messages`` with the fault server's faults, plus 529 overloaded; Message Batches with the
   batch server's faults: expire, partial failure, cancel, a lost create, failing polls);
+* :mod:`curate.testing.object_store` — ``ObjectStoreServer``: a local S3-compatible server (moto)
+  that points the standard AWS variables at itself, for ``s3://`` inputs and outputs offline
+  (fixture ``object_store``);
 * :mod:`curate.testing.tiny_model` — ``build_tiny_llama(path)``: a real tiny model built offline;
   ``build_tiny_reward_model(path, num_labels=1 | 5)``: a tiny sequence-classification reward model.
 
@@ -28,7 +31,9 @@ Example::
 
 from curate.testing.anthropic_server import AnthropicServer
 from curate.testing.batch_server import BatchServer
+from curate.testing.object_store import ObjectStoreServer
 from curate.testing.scripted_engine import ScriptedEngine, ScriptedScorer
 from curate.testing.stage_runner import StageRun, run_stage
 
-__all__ = ["ScriptedEngine", "ScriptedScorer", "run_stage", "StageRun", "AnthropicServer", "BatchServer"]
+__all__ = ["ScriptedEngine", "ScriptedScorer", "run_stage", "StageRun", "AnthropicServer", "BatchServer",
+           "ObjectStoreServer"]

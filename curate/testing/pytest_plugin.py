@@ -26,3 +26,14 @@ def scripted_engine() -> Callable[..., Any]:
     from curate.testing import ScriptedEngine
 
     return ScriptedEngine
+
+
+@pytest.fixture
+def object_store() -> Iterator[Any]:
+    """A running :class:`curate.testing.object_store.ObjectStoreServer` (skipped without moto/s3fs)."""
+    pytest.importorskip("moto.server")
+    pytest.importorskip("s3fs")
+    from curate.testing.object_store import ObjectStoreServer
+
+    with ObjectStoreServer() as store:
+        yield store

@@ -197,11 +197,13 @@ class PairwiseJudge(curate.Judge):
             engine = ctx.engine(p.engine)
             results = {r.id: r for r in engine.generate(requests, _llm.counting(ctx))}
             provenance = _llm.provenance(ctx, p.engine, self._template)
+        before = dict(self._outcomes)
         for q, pair in enumerate(pairs):
             pair["judge"] = provenance
             self._decide(pair, [(order, results[f"{q}#{order}"]) for order in orders])
-        if self._outcomes["pairs_judged"]:
-            ctx.metric("consistency_rate", self._outcomes["consistent"] / self._outcomes["pairs_judged"])
+        judged = self._outcomes["pairs_judged"] - before["pairs_judged"]
+        if judged:  # a mean over this call's pairs: the stage's figure is exact on any executor
+            ctx.metric("consistency_rate", (self._outcomes["consistent"] - before["consistent"]) / judged, weight=judged)
         return self._frames(df, pairs + problems)
 
     def _pairs(self, df: pl.DataFrame) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

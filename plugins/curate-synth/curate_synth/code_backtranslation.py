@@ -170,7 +170,7 @@ class CodeBacktranslation(PromptMix):
             rows.append(row)
         self.ctx.count("pairs_disagreeing", len(disagree))
         if scores:
-            self.ctx.metric("mean_similarity", sum(scores.values()) / len(scores))
+            self.ctx.metric("mean_similarity", sum(scores.values()) / len(scores), weight=len(scores))
         rows = self.cut(rows)
         self.report_diversity([r["explanation"] for r in rows])
         schema = self._schema(with_pair=p.pair == "explain", provenance=True)

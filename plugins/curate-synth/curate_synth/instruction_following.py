@@ -153,7 +153,8 @@ class InstructionFollowing(PromptMix):
             self.ctx.advance(len(drawn))
         self.report_diversity([r["messages"][-1]["content"] if p.multi_turn else r["prompt"] for r in rows])
         if rows:
-            self.ctx.metric("constraints_per_prompt", sum(len(r["instruction_id_list"]) for r in rows) / len(rows))
+            self.ctx.metric("constraints_per_prompt", sum(len(r["instruction_id_list"]) for r in rows) / len(rows),
+                            weight=len(rows))
         text = {"messages": curate.MESSAGES} if p.multi_turn else {"prompt": pl.Utf8}
         schema = {"id": pl.Utf8, **text, "instruction_id_list": pl.List(pl.Utf8),
                   "kwargs": constraints.kwargs_dtype(), "task": pl.Utf8, "prompt_generation": pl.Utf8}
