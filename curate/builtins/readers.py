@@ -195,6 +195,44 @@ class ParquetReader(FileReader):
         except Exception as exc:  # noqa: BLE001
             raise DataError(f"not a readable Parquet file: {exc}", where=str(path)) from None
 
+    #: One Parquet file with more rows than this (and several row groups) is read in pieces of
+    #: whole row groups, in parallel on a distributed executor.
+    SPLIT_ROWS = 1_000_000
+
+    def splits(self) -> list[Any]:
+        if self.params.limit or len(self.locations) != 1:
+            return super().splits()
+        import pyarrow.parquet as pq
+
+        loc = self.locations[0]
+        with storage.open_read(loc) as f:
+            meta = pq.read_metadata(f)
+        if meta.num_row_groups < 2 or meta.num_rows <= self.SPLIT_ROWS:
+            return []
+        pieces: list[Any] = []
+        groups: list[int] = []
+        start = rows = 0
+        for g in range(meta.num_row_groups):
+            groups.append(g)
+            rows += meta.row_group(g).num_rows
+            if rows >= self.SPLIT_ROWS or g == meta.num_row_groups - 1:
+                pieces.append((len(pieces), loc, tuple(groups), start))
+                start, groups, rows = start + rows, [], 0
+        return pieces
+
+    def read_split(self, split: Any) -> pl.DataFrame:
+        if len(split) == 2:  # one file of several
+            return super().read_split(split)
+        import pyarrow.parquet as pq
+
+        _, loc, groups, start = split  # row groups of one big file, the first being row `start`
+        with storage.open_read(loc) as f:
+            df = pl.from_arrow(pq.ParquetFile(f).read_row_groups(list(groups)))
+        assert isinstance(df, pl.DataFrame)
+        if "source" not in df.columns:
+            df = with_source(df, storage.name(loc), offset=start)
+        return self._finish(df, loc)
+
     def _read_file(self, path: storage.Location, index: int | None, limit: int | None = None) -> pl.DataFrame:
         if isinstance(path, Path):
             df = pl.read_parquet(path, n_rows=limit)
@@ -251,7 +289,7 @@ class HFDiskReader(FileReader):
         return df
 
 
-def with_source(df: pl.DataFrame, name: str) -> pl.DataFrame:
-    """Add ``source`` = ``<file name>:<1-based row>``."""
-    return df.with_row_index("source", offset=1).with_columns(
+def with_source(df: pl.DataFrame, name: str, offset: int = 0) -> pl.DataFrame:
+    """Add ``source`` = ``<file name>:<1-based row>`` (rows numbered from ``offset`` + 1)."""
+    return df.with_row_index("source", offset=offset + 1).with_columns(
         pl.format("{}:{}", pl.lit(name), pl.col("source")).alias("source"))

@@ -194,3 +194,25 @@ def test_reader_splits_equal_read(tmp_path):
     limited = curate.plugin_registry().get("read.jsonl")({"path": "in", "limit": 3})
     limited.setup(StageContext(info))
     assert limited.splits() == [] and limited.read().height == 3
+
+
+def test_a_big_parquet_file_splits_by_row_groups(tmp_path, monkeypatch):
+    """One Parquet file of several row groups is read in pieces of whole row groups; the pieces
+    appended equal read() (rows, types, sources)."""
+    import pyarrow.parquet as pq
+
+    from curate.builtins.readers import ParquetReader
+    from curate.component import StageContext, StageInfo
+
+    df = pl.DataFrame({"prompt": [f"p{i}" for i in range(10)], "n": list(range(10)),
+                       "tags": [[f"t{i}"] * (i % 3) for i in range(10)]})
+    pq.write_table(df.to_arrow(), tmp_path / "big.parquet", row_group_size=3)  # groups of 3, 3, 3, 1
+    monkeypatch.setattr(ParquetReader, "SPLIT_ROWS", 4)
+    info = StageInfo("read", "io", tmp_path, tmp_path / "run", tmp_path / "run" / "stages" / "read")
+    comp = curate.plugin_registry().get("read.parquet")({"path": "big.parquet"})
+    comp.setup(StageContext(info))
+    splits = comp.splits()
+    assert [s[2] for s in splits] == [(0, 1), (2, 3)] and [s[3] for s in splits] == [0, 6]
+    pieces = pl.concat([comp.read_split(s) for s in splits])
+    assert pieces.equals(comp.read())
+    assert pieces["source"].to_list()[5:7] == ["big.parquet:6", "big.parquet:7"]
