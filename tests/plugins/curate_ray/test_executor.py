@@ -105,6 +105,21 @@ def test_resume_on_ray_reuses_finished_stages(tmp_path, ray_local):
     assert all(s.cached for s in result.stats.values())
 
 
+def _ours(pid: int) -> bool:
+    """True for a descendant of this test process: a worker of the cluster this session started,
+    never one of another cluster on the same machine."""
+    me = os.getpid()
+    while pid > 1:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the parent's pid
+        if pid == me:
+            return True
+    return False
+
+
 def _worker_pids() -> list[int]:
     """The processes of Ray Data's map actors (Ray titles them ``ray::MapWorker(...)``)."""
     pids = []
@@ -114,7 +129,7 @@ def _worker_pids() -> list[int]:
                 cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"MapWorker" in cmdline:
+            if b"MapWorker" in cmdline and _ours(int(entry.name)):
                 pids.append(int(entry.name))
     return pids
 
@@ -296,3 +311,75 @@ def test_join_and_append_equal_local(tmp_path, ray_local):
         assert rows_as_set(on_ray.outputs[writer], cols) == rows_as_set(local.outputs[writer], cols), writer
     assert on_ray.outputs["out-joined"].height == 20 and on_ray.outputs["out-appended"].height == 60
     assert on_ray.stats["joined"].rows_in == local.stats["joined"].rows_in == 20
+
+
+#: Ray's own agents (killing them takes the node down) and the idle or progress processes
+_NOT_WORKERS = (b"ray::IDLE", b"ray::StageTally", b"ray::DashboardAgent", b"ray::RuntimeEnvAgent")
+
+
+def _busy_worker_pids() -> list[int]:
+    """Ray worker processes running a task or an actor of curate's (titled ``ray::<name>``),
+    leaving out idle pooled workers and the progress actor."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if cmdline.startswith(b"ray::") and not cmdline.startswith(_NOT_WORKERS) and _ours(int(entry.name)):
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_killed_worker_during_dedup_loses_no_row(tmp_path, ray_local):
+    """SIGKILL of a worker while dedup.minhash runs its shuffles: Ray retries the lost tasks, and
+    the run ends with exactly the local executor's kept rows."""
+    from ..curate_dedup.test_protocol import near_duplicates
+
+    near_duplicates(6000, seed=3).write_parquet(tmp_path / "docs.parquet")
+    (tmp_path / "r.yaml").write_text(textwrap.dedent("""\
+        name: ray-dedup-kill
+        stages:
+          - use: read.parquet
+            with: {path: docs.parquet}
+          - use: dedup.minhash
+            with: {column: prompt, threshold: 0.7}
+          - use: write.parquet
+            with: {path: kept.parquet, card: false}
+        """))
+    local = curate.run(tmp_path / "r.yaml", run_dir=tmp_path / "local", report=False)
+    box: dict = {}
+
+    def go():
+        try:
+            box["result"] = curate.run(tmp_path / "r.yaml", run_dir=tmp_path / "ray", executor="ray", report=False)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            box["error"] = exc
+
+    thread = threading.Thread(target=go)
+    thread.start()
+    killed = []
+    deadline = time.monotonic() + 300
+    dedup_dir = tmp_path / "ray" / "stages" / "01-dedup.minhash"
+    while thread.is_alive() and not killed and time.monotonic() < deadline:
+        # the reader finished, the dedup has not: kill whatever worker is busy right now
+        if (tmp_path / "ray" / "stages" / "00-read.parquet" / "meta.json").exists() \
+                and not (dedup_dir / "meta.json").exists():
+            # a worker of the dedup's own steps (signatures, shuffles, components), not the reader
+            # of its input checkpoint
+            pids = [p for p in _busy_worker_pids() if b"_read_files" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+            if pids:
+                title = Path(f"/proc/{pids[0]}/cmdline").read_bytes().split(b"\0")[0]
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append((pids[0], title))
+        time.sleep(0.05)
+    thread.join(timeout=600)
+    assert killed, "the dedup stage ended before a busy worker was seen"
+    assert "error" not in box, box.get("error")
+    on_ray = box["result"]
+    kept_ray, kept_local = on_ray.outputs["write.parquet"], local.outputs["write.parquet"]
+    assert kept_ray.height == kept_local.height and kept_ray["id"].n_unique() == kept_ray.height
+    assert set(kept_ray["id"].to_list()) == set(kept_local["id"].to_list())
+    assert on_ray.stats["dedup.minhash"].rows_removed == local.stats["dedup.minhash"].rows_removed > 0

@@ -69,3 +69,38 @@ def test_recipe_through_the_cli_and_resume(vllm_python, tiny_model_path, tmp_pat
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
     gen = next(s for s in manifest["stages"] if s["id"] == "generate.responses")
     assert gen["stats"]["counters"] == {"requests_cached": 12}
+
+
+def test_vllm_engine_on_a_ray_actor_then_resume_locally(vllm_python, tiny_model_path, tmp_path):
+    """The vLLM engine started once in a Ray actor (the executor starts engines where stages run);
+    its request-cache shard is folded into the run's cache, so a local rerun of a changed stage
+    sends nothing to vLLM."""
+    probe = run_in_venv(vllm_python, ["-c", "import curate_ray"])
+    if probe.returncode != 0:
+        pytest.skip("curate-ray is not installed in the vLLM venv: run scripts/test.sh")
+    (tmp_path / "prompts.jsonl").write_text("\n".join(json.dumps({"prompt": f"Question {i}: what is bread?"})
+                                                      for i in range(12)))
+    (tmp_path / "r.yaml").write_text(
+        "name: v\nengines:\n  default: {use: vllm, model: MODEL, max_model_len: 256, enforce_eager: true,"
+        " gpu_memory_utilization: 0.2}\nstages:\n"
+        "  - use: read.jsonl\n    with: {path: prompts.jsonl}\n"
+        "  - use: generate.responses\n    with: {n: 2, max_tokens: 8, seed: 3}\n"
+        "    resources: {concurrency: 1, batch_size: 6}\n"
+        "  - use: write.jsonl\n    with: {path: sft.jsonl, format: sft}\n")
+    args = ["-m", "curate", "run", str(tmp_path / "r.yaml"), "--run-dir", str(tmp_path / "run"), "--quiet",
+            "--set", f"engines.default.model={tiny_model_path}"]
+    on_ray = run_in_venv(vllm_python, args + ["--executor", "ray"])
+    assert on_ray.returncode == 0, on_ray.stderr[-3000:]
+    sft = pl.read_ndjson(tmp_path / "run" / "sft.jsonl")
+    assert sft.height == 24 and sft["messages"].list.len().unique().to_list() == [2]
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    gen = next(s for s in manifest["stages"] if s["id"] == "generate.responses")
+    assert gen["stats"]["counters"]["requests_sent"] == 12  # counted in the actor, reported to the driver
+    assert gen["stats"]["engines"]["default"]["completion_tokens"] > 0
+    assert not (tmp_path / "run" / "requests.d").exists() or not list((tmp_path / "run" / "requests.d").iterdir())
+    local = run_in_venv(vllm_python, args + ["--set", "stages.generate.responses.with.output=list",
+                                             "--set", "stages.write.jsonl.with.format=raw"])
+    assert local.returncode == 0, local.stderr[-3000:]
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    gen = next(s for s in manifest["stages"] if s["id"] == "generate.responses")
+    assert gen["stats"]["counters"] == {"requests_cached": 12}
