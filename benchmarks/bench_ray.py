@@ -106,9 +106,62 @@ def part1(sizes: list[int]) -> None:
         d_ray = sum(results[b][1]["stages"].values()) - sum(results[a][1]["stages"].values())
         print(f"marginal time {a:,} -> {b:,} rows: local {d_local:.1f} s, ray {d_ray:.1f} s (stage time), "
               f"ratio ray/local {d_ray / d_local:.2f} (goal <= 1.2)")
+        print(f"  per stage, {a:,} -> {b:,} rows (s): " + ", ".join(
+            f"{stage} local {results[b][0]['stages'].get(stage, 0) - results[a][0]['stages'].get(stage, 0):.1f} "
+            f"ray {results[b][1]['stages'][stage] - results[a][1]['stages'].get(stage, 0):.1f}"
+            for stage in results[b][1]["stages"]))
+        print(f"  per stage at {b:,} rows (s): " + ", ".join(
+            f"{stage} local {results[b][0]['stages'].get(stage, 0):.1f} ray {results[b][1]['stages'][stage]:.1f}"
+            for stage in results[b][1]["stages"]))
         print(f"driver peak memory, ray: {results[a][1]['peak_mib']:.0f} MiB at {a:,} rows, "
               f"{results[b][1]['peak_mib']:.0f} MiB at {b:,} rows")
     print(f"kept rows identical at every size: {all(r[2] for r in results.values())}")
+
+
+class ServerWatch:
+    """Polls the fault server's counters while a run goes on (every 50 ms, in a thread): when
+    the first request arrived, when the last response went out, and how many requests came in
+    between, so the request rate the server saw while the actors were up is known apart from
+    the stage's fixed costs (cutting blocks, starting actor processes, writing the checkpoint)."""
+
+    def __init__(self, srv, interval: float = 0.05):
+        import threading
+
+        self.srv, self.interval = srv, interval
+        self.base = srv.stats()
+        self.samples: list[tuple[float, int, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> "ServerWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def _sample(self) -> None:
+        st = self.srv.stats()
+        self.samples.append((time.perf_counter(), st["chat_requests"] - self.base["chat_requests"],
+                             st["responses_ok"] - self.base["responses_ok"]))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def window(self) -> tuple[int, float]:
+        """(responses, seconds from the first request seen to the last response seen)."""
+        final = self.samples[-1][2]
+        started = next((t for t, req, _ in self.samples if req > 0), None)
+        # the first request arrived within one poll before it was seen: count from the poll before
+        earlier = [t for t, req, _ in self.samples if req == 0 and started is not None and t < started]
+        first = earlier[-1] if earlier else started
+        last = next((t for t, _, ok in self.samples if ok >= final), None)
+        if first is None or last is None or final == 0:
+            return 0, 0.0
+        return final, max(last - first, 1e-9)
 
 
 def part2(actor_counts: list[int], rows: int, latency: float) -> None:
@@ -119,9 +172,16 @@ def part2(actor_counts: list[int], rows: int, latency: float) -> None:
 
     print(f"\n== generation on engine actors: {rows} rows, fault server latency {latency * 1000:.0f} ms, "
           "4 requests in flight per actor")
-    print(f"{'actors':>6} {'stage s':>8} {'rows/s':>8} {'ideal/s':>8} {'achieved/ideal':>15} {'scaling eff':>12}")
+    print("   server: requests / (last response - first request), counted on the fault server while the actors\n"
+          "           were up (what the actors keep the server busy with; the goal's figure)\n"
+          "   e2e:    rows / stage seconds, including the stage's fixed costs (cutting blocks, starting the actor\n"
+          "           processes, each importing curate, and writing the checkpoint)\n"
+          "   fixed:  stage seconds - the server's busy window")
+    print(f"{'actors':>6} {'stage s':>8} {'busy s':>7} {'fixed s':>8} {'ideal/s':>8} {'server/s':>9} "
+          f"{'server/ideal':>13} {'e2e rows/s':>11} {'e2e/ideal':>10} {'scaling (server)':>17} {'scaling (e2e)':>14}")
     ray.init(include_dashboard=False, log_to_driver=False, object_store_memory=400 * 1024**2)
-    base = None
+    base = base_server = None
+    results = []
     try:
         with FaultServerProcess(latency=latency) as srv, tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
@@ -141,15 +201,25 @@ def part2(actor_counts: list[int], rows: int, latency: float) -> None:
                         with: {{engines: [default], max_tokens: 8}}
                         resources: {{concurrency: {k}, batch_size: {max(8, rows // (4 * k))}}}
                     """))
-                result = curate.run(folder / "g.yaml", run_dir=folder / f"run{k}", executor="ray", report=False)
+                with ServerWatch(srv) as watch:
+                    result = curate.run(folder / "g.yaml", run_dir=folder / f"run{k}", executor="ray", report=False)
                 seconds = result.stats["generate.responses"].seconds
-                rate = rows / seconds
+                served, busy = watch.window()
+                if os.environ.get("BENCH_TIMELINE"):  # requests in flight on the server, every 0.5 s
+                    t0 = watch.samples[0][0]
+                    print("   in flight:", " ".join(f"{t - t0:.1f}:{req - ok}" for t, req, ok in watch.samples[::10]))
+                rate, server_rate = rows / seconds, served / busy if busy else 0.0
                 ideal = 4 * k / latency
-                base = base or rate
-                print(f"{k:>6} {seconds:>8.1f} {rate:>8.1f} {ideal:>8.1f} {rate / ideal:>15.2f} "
-                      f"{rate / (k * base):>12.2f}")
+                base, base_server = base or rate, base_server or server_rate
+                results.append((k, server_rate / ideal, rate / ideal))
+                print(f"{k:>6} {seconds:>8.1f} {busy:>7.1f} {seconds - busy:>8.1f} {ideal:>8.1f} {server_rate:>9.1f} "
+                      f"{server_rate / ideal:>13.2f} {rate:>11.1f} {rate / ideal:>10.2f} "
+                      f"{server_rate / (k * base_server):>17.2f} {rate / (k * base):>14.2f}")
     finally:
         ray.shutdown()
+    met = [k for k, server, _ in results if server >= 0.85]
+    print(f"goal achieved/ideal >= 0.85: met by the server-side rate at {met or 'no'} actors; the end-to-end "
+          f"figure (with the fixed costs) meets it at {[k for k, _, e2e in results if e2e >= 0.85] or 'no'} actors")
 
 
 def main() -> None:

@@ -3,25 +3,30 @@ protocol (see "Distributed global stages" in docs/architecture.md) over Ray Data
 
 :func:`run_dedup` takes the stage's input as a ``ray.data.Dataset`` of Arrow blocks (the input
 columns, ``id`` and ``__order``, the row's position in the stage's input) and returns the kept
-and removed rows as datasets. The steps, each a Ray Data operation (nothing is collected on the
-driver but what is bounded: per-block statistics, the fitted state, and at most
+and removed rows as datasets. The steps, as Ray tasks or Ray Data operations (nothing is
+collected on the driver but what is bounded: per-block statistics, the fitted state, and at most
 ``driver_edges`` duplicate edges):
 
-1. ``prepare_for_shuffle`` in ``map_batches`` (an actor pool: a model is loaded once per actor;
-   ``num_gpus`` when the stage's resources ask), polars at both ends;
+1. ``prepare_for_shuffle``: as plain tasks over groups of consecutive blocks, or in
+   ``map_batches`` on an actor pool when the stage's resources ask for ``num_gpus`` or a
+   ``concurrency`` (a model is loaded once per actor), polars at both ends;
 2. a fitted state when the dedup has one (``dedup.semantic``: k-means on the sample rows with the
    smallest ``__sample_key``, chosen by a distributed sort, fitted in one task), then
    ``assign_batch`` per batch;
-3. per shuffle key: the key rows (exploded where the key is a list) hash-shuffled by the key with
-   ``repartition(P, keys=...)`` (one block per partition: a bucket is never split), then
-   ``find_pairs`` per partition (measured ~2.5x faster than ``groupby().map_groups``);
+3. per shuffle key, shuffles as plain tasks (Ray Data's keyed ``repartition`` starts aggregator
+   actors per shuffle: 5-10 s each on a small cluster): the rows' bucket keys alone (``__order``
+   and the key: no text) go to ``P`` partitions by the key's hash; each partition keeps the
+   memberships of buckets of two or more rows and sends them back to their blocks; only those
+   rows then travel, with the columns ``find_pairs`` reads, to the same partitions, and
+   ``find_pairs`` runs per partition (a bucket is never split);
 4. connected components of the edges: on the driver up to ``driver_edges`` edges (scipy, 16
    bytes an edge), else distributed, by alternating large-star / small-star rounds (Kiveris et
    al., "Connected Components in MapReduce and Beyond", 2014), each a hash shuffle of the edges;
-5. the rows of each cluster brought together by a join and a shuffle by cluster, and
-   ``Dedup.resolve`` per partition (survivor, cluster number, similarity to the survivor);
-6. the results joined back to the rows by ``__order``; removed rows get the local executor's
-   ``reason`` and columns.
+5. the rows of each cluster brought together (labels on the driver: sent to every block, and a
+   shuffle of tasks by cluster; else a join and a shuffle), and ``Dedup.resolve`` per partition
+   (survivor, cluster number, similarity to the survivor);
+6. the results joined back to the rows by ``__order`` (one task per block gives its kept and its
+   removed rows); removed rows get the local executor's ``reason`` and columns.
 
 A dedup without the protocol (only ``find_duplicates``) is gathered into one task, with a warning
 naming the stage and the row count.
@@ -54,6 +59,10 @@ DRIVER_EDGES = 2_000_000
 #: Rounds of the distributed connected components before giving up (each halves the depth of
 #: the forest or better; 40 is far beyond any real graph).
 MAX_CC_ROUNDS = 40
+
+#: Rows per ``prepare_for_shuffle`` task (consecutive blocks are grouped up to this), unless the
+#: stage's resources give a ``batch_size``.
+PREPARE_TASK_ROWS = 20_000
 
 #: Rows per ``prepare_batch`` call when a dedup without the protocol is gathered (as locally).
 PREPARE_BATCH_ROWS = 100_000
@@ -89,8 +98,9 @@ def run_dedup(comp_factory: DedupFactory, ds: "ray.data.Dataset", *, partitions:
     with the dedup ``comp_factory()`` builds, set up, in any worker. Returns the kept rows (with
     the ``<name>_cluster`` column) and the removed rows (with it, ``duplicate_of``, ``similarity``
     and ``reason``), both keeping ``__order`` (in the input's blocks and order when the clusters
-    were few enough for the driver, and then lazy: computed where consumed; else materialized, in
-    no particular order), and counters (``rows_kept``, ``rows_removed``, ``duplicate_edges``,
+    were few enough for the driver, and then computed by one task per block, both parts of a
+    block at once; else materialized, in no particular order), and counters (``rows_kept``,
+    ``rows_removed``, ``duplicate_edges``,
     ``cc_on_driver``, ``cc_rounds``, ``fit_rows``; ``gathered_rows`` for a dedup without the
     protocol).
 
@@ -106,13 +116,23 @@ def run_dedup(comp_factory: DedupFactory, ds: "ray.data.Dataset", *, partitions:
     if not probe.shuffle_keys():
         return _gathered(comp_factory, probe, ds)
     counters: dict[str, int] = {}
-    prepared = _map(ds, comp_factory, "prepare_for_shuffle", res, cpus).materialize()
+    timer = _Laps()
+    if res.get("num_gpus") or res.get("concurrency"):  # on a pool of actors (a model loads once per actor)
+        prepared = _map(ds, comp_factory, "prepare_for_shuffle", res, cpus).materialize()
+    else:  # plain tasks, a few blocks each (no Ray Data execution to start: ~1-2 s saved per dedup)
+        prepared = _prepare_tasks(ds, comp_factory, res, cpus)
+    timer.lap("prepare")
     if type(probe).fit_sample is not curate.Dedup.fit_sample:
         prepared = _fit_and_assign(comp_factory, probe, prepared, res, counters)
-    edges = _edges(comp_factory, probe, prepared, parts, counters)
+        timer.lap("fit and assign")
+    blocks = prepared.to_arrow_refs()
+    edges = _edges(comp_factory, probe, blocks, parts, counters)
+    timer.lap("edges")
     labels = _components(edges, parts, driver_edges, counters)
+    timer.lap("components")
     if isinstance(labels, pa.Table):  # few: the labels and results go to every block
-        resolved = _resolve_small(comp_factory, prepared, labels, parts)
+        resolved = _resolve_small(comp_factory, blocks, labels, parts)
+        timer.lap("resolve")
         kept, removed = _mark_small(comp_factory, ds, resolved)
         counters["rows_removed"] = resolved.num_rows - pl.from_arrow(resolved)["duplicate_of"].null_count()
         counters["rows_kept"] = prepared.count() - counters["rows_removed"]
@@ -120,10 +140,26 @@ def run_dedup(comp_factory: DedupFactory, ds: "ray.data.Dataset", *, partitions:
         resolved = _resolve(comp_factory, probe, prepared, labels, parts)
         kept, removed = _mark(comp_factory, probe, ds, resolved, parts)
         counters["rows_kept"], counters["rows_removed"] = kept.count(), removed.count()
+    timer.lap("mark")
     return DedupResult(kept, removed, counters)
 
 
 # --- the steps ------------------------------------------------------------------------------------
+
+class _Laps:
+    """Seconds of each step, in the ``curate.ray`` debug log (``-v`` / ``logging.DEBUG``)."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._clock = time.perf_counter
+        self._last = self._clock()
+
+    def lap(self, step: str) -> None:
+        now = self._clock()
+        log.debug("dedup %s: %.2f s", step, now - self._last)
+        self._last = now
+
 
 def _call(table: pa.Table, factory: DedupFactory, method: str, *args: Any) -> pa.Table:
     """``factory().<method>(frame, *args)`` on an Arrow block, polars in between."""
@@ -171,6 +207,48 @@ def _map(ds: "ray.data.Dataset", factory: DedupFactory, method: str, res: dict[s
         return ds.map_batches(_call, fn_args=(factory, method), **args)
     size = res.get("concurrency") or max(1, cpus // max(1, int(res.get("num_cpus") or 1)))
     return ds.map_batches(_Actor, fn_constructor_args=(factory, method), concurrency=size, **args)
+
+
+def block_refs(ds: "ray.data.Dataset") -> list[tuple[Any, int | None]]:
+    """``ds``'s blocks, in order, with their row counts where Ray knows them (no extra tasks)."""
+    out: list[tuple[Any, int | None]] = []
+    for bundle in ds.iter_internal_ref_bundles():
+        for entry in bundle.blocks:
+            ref, meta = (entry.ref, entry.metadata) if hasattr(entry, "ref") else entry
+            out.append((ref, getattr(meta, "num_rows", None)))
+    return out
+
+
+def _prepare_tasks(ds: "ray.data.Dataset", factory: DedupFactory, res: dict[str, Any],
+                   cpus: int) -> "ray.data.Dataset":
+    """``prepare_for_shuffle`` as plain tasks over groups of consecutive blocks of at least
+    ``batch_size`` rows (fewer, larger blocks: the shuffles' objects are blocks x partitions)."""
+    import ray
+
+    batch = int(res.get("batch_size") or PREPARE_TASK_ROWS)
+    blocks = block_refs(ds)
+    if all(n is not None for _, n in blocks):  # at least two groups per CPU when rows allow
+        batch = min(batch, max(1_000, -(-sum(n for _, n in blocks) // (2 * cpus))))
+    groups: list[list[Any]] = [[]]
+    rows = 0
+    for ref, n in blocks:
+        if groups[-1] and (n is None or rows >= batch):
+            groups.append([])
+            rows = 0
+        groups[-1].append(ref)
+        rows += n or 0
+    task = _prepare.options(num_cpus=res["num_cpus"]) if res.get("num_cpus") else _prepare
+    refs = [task.remote(factory, batch, *group) for group in groups if group]
+    return ray.data.from_arrow_refs(refs)
+
+
+def _prepare_fn(factory: DedupFactory, batch: int, *tables: pa.Table) -> pa.Table:
+    frame = _concat(tables)
+    comp = _component(factory)
+    if frame.height <= batch:
+        return comp.prepare_for_shuffle(frame).to_arrow()
+    out = [comp.prepare_for_shuffle(frame.slice(s, batch)) for s in range(0, frame.height, batch)]
+    return pl.concat(out, how="diagonal_relaxed").to_arrow()
 
 
 def _fit_and_assign(factory: DedupFactory, probe: curate.Dedup, prepared: "ray.data.Dataset",
@@ -223,12 +301,14 @@ def _fit_fn(factory: DedupFactory, population: int, *tables: pa.Table) -> Any:
 class _LazyRemote:
     """``ray.remote`` applied on first use (importing this module does not need Ray started)."""
 
-    def __init__(self, fn: Callable):
-        self.fn, self._remote = fn, None
+    def __init__(self, fn: Callable, **options: Any):
+        self.fn, self.options_, self._remote = fn, options, None
 
     def __getattr__(self, name: str) -> Any:
         if self._remote is None:
-            self._remote = _remote(self.fn)
+            import ray
+
+            self._remote = ray.remote(**self.options_)(self.fn) if self.options_ else _remote(self.fn)
         return getattr(self._remote, name)
 
 
@@ -236,34 +316,123 @@ _last_key = _LazyRemote(_last_key_fn)
 _fit = _LazyRemote(_fit_fn)
 
 
-def _key_rows(table: pa.Table, factory: DedupFactory, key: str) -> pa.Table:
-    """The rows going to buckets of ``key`` (exploded), with a UInt64 hash of the key to shuffle
-    by (the key itself may be a struct)."""
-    rows = _component(factory).key_rows(pl.from_arrow(table), key)
-    return rows.with_columns(pl.col(key).hash(seed=7).alias(SHUFFLE)).to_arrow()
+# --- shuffles as plain tasks ----------------------------------------------------------------------
+# Ray Data's keyed ``repartition`` (2.60) runs a hash shuffle on aggregator actors started per
+# shuffle: 5-10 s of fixed cost each on a small cluster. The shuffles below are plain tasks on
+# the warm worker pool instead: each map task cuts its block into ``parts`` tables
+# (``num_returns=parts``), each reduce task takes its part of every block. Blocks are few (a
+# prepared block holds thousands of rows), so the objects (blocks x parts) stay few.
+
+def _cut(frame: pl.DataFrame, by: str, parts: int) -> list[pl.DataFrame]:
+    """``frame``'s rows in ``parts`` frames by ``by % parts`` (an unsigned or non-negative column),
+    keeping their order."""
+    if parts == 1:
+        return [frame]
+    index = (pl.col(by) % parts).cast(pl.Int64).alias("__part")
+    groups = frame.with_columns(index).partition_by("__part", as_dict=True, include_key=False, maintain_order=True)
+    empty = frame.clear()
+    return [groups.get((i,), empty) for i in range(parts)]
 
 
-def _find_pairs(table: pa.Table, factory: DedupFactory, key: str) -> pa.Table:
-    empty = pa.table({"a": pa.array([], pa.int64()), "b": pa.array([], pa.int64())})
-    if table.num_rows < 2:
-        return empty
-    rows = pl.from_arrow(table).drop(SHUFFLE)
-    found = _component(factory).find_pairs(rows, key)
-    return found.select(pl.col("a").cast(pl.Int64), pl.col("b").cast(pl.Int64)).to_arrow()
+def _returns(tables: list[pa.Table]) -> Any:
+    """What a task with ``num_returns=len(tables)`` returns."""
+    return tables[0] if len(tables) == 1 else tuple(tables)
 
 
-def _edges(factory: DedupFactory, probe: curate.Dedup, prepared: "ray.data.Dataset", parts: int,
+def _as_list(refs: Any) -> list[Any]:
+    return refs if isinstance(refs, list) else [refs]
+
+
+def _concat(tables: tuple[pa.Table, ...]) -> pl.DataFrame:
+    frames = [pl.from_arrow(t) for t in tables if t.num_rows]
+    if not frames:
+        return pl.from_arrow(tables[0]) if tables else pl.DataFrame()
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+
+
+def _bucket_keys_fn(table: pa.Table, factory: DedupFactory, key: str, block: int, parts: int) -> Any:
+    """Round 1, per prepared block: which bucket of ``key`` each row is in (``__order``, the key,
+    its hash, the block), cut by the key's hash. No text: buckets are counted before any row's
+    text travels."""
+    rows = _component(factory).key_rows(pl.from_arrow(table).select(ORDER, key), key)
+    rows = rows.select(ORDER, key, pl.col(key).hash(seed=7).alias(SHUFFLE), pl.lit(block, pl.Int32).alias("__block"))
+    return _returns([f.to_arrow() for f in _cut(rows, SHUFFLE, parts)])
+
+
+def _shared_buckets_fn(key: str, blocks: int, *tables: pa.Table) -> Any:
+    """Round 2, per partition: the memberships of buckets of two or more rows (a bucket of one
+    row has no pair), cut by the block that holds the row."""
+    rows = _concat(tables)
+    if rows.height:
+        rows = rows.filter(pl.len().over(key) > 1)
+    rows = rows.select(ORDER, key, "__block") if rows.width else rows
+    if not rows.height:
+        empty = rows.select(ORDER, key).to_arrow() if rows.width else pa.table({})
+        return _returns([empty] * blocks)
+    return _returns([f.drop("__block").to_arrow() for f in _cut(rows, "__block", blocks)])
+
+
+def _bucket_rows_fn(table: pa.Table, factory: DedupFactory, key: str, parts: int, *shared: pa.Table) -> Any:
+    """Round 3, per prepared block: its rows in shared buckets, with the columns ``find_pairs``
+    reads, cut by the key's hash (the same cut as round 1)."""
+    comp = _component(factory)
+    members = _concat(shared)
+    prepared = pl.from_arrow(table)
+    if not members.height:
+        rows = comp.key_rows(prepared.clear(), key)
+    else:
+        wanted = members[ORDER].unique()
+        rows = comp.key_rows(prepared.filter(pl.col(ORDER).is_in(wanted.implode())), key)
+        rows = rows.join(members.unique(), on=[ORDER, key], how="semi", maintain_order="left")
+    rows = rows.with_columns(pl.col(key).hash(seed=7).alias(SHUFFLE))
+    return _returns([f.to_arrow() for f in _cut(rows, SHUFFLE, parts)])
+
+
+def _pairs_fn(factory: DedupFactory, key: str, *tables: pa.Table) -> tuple[pa.Table, int]:
+    """Round 4, per partition: the pairs of its buckets (every row of a shared bucket is here)."""
+    rows = _concat(tables)
+    if rows.height < 2:
+        return pa.table({"a": pa.array([], pa.int64()), "b": pa.array([], pa.int64())}), 0
+    found = _component(factory).find_pairs(rows.drop(SHUFFLE), key)
+    out = found.select(pl.col("a").cast(pl.Int64), pl.col("b").cast(pl.Int64)).to_arrow()
+    return out, out.num_rows
+
+
+#: Every task takes a whole CPU, light ones too: tasks of a quarter CPU would run four to a CPU,
+#: and Ray would start (then stop when idle) a worker process for each, ~1-2 s of CPU apiece.
+_bucket_keys = _LazyRemote(_bucket_keys_fn, max_retries=-1)
+_shared_buckets = _LazyRemote(_shared_buckets_fn, max_retries=-1)
+_bucket_rows = _LazyRemote(_bucket_rows_fn, max_retries=-1)
+_pairs = _LazyRemote(_pairs_fn, num_returns=2, max_retries=-1)
+
+
+def _edges(factory: DedupFactory, probe: curate.Dedup, prepared: list[Any], parts: int,
            counters: dict[str, int]) -> "ray.data.Dataset":
-    """Duplicate edges of every shuffle key's buckets."""
-    found = []
+    """Duplicate edges of every shuffle key's buckets (``prepared``: refs of the prepared blocks).
+
+    Four rounds of tasks per key: (1) each row's bucket keys, without text, by key hash to
+    ``parts`` partitions; (2) per partition, the memberships of buckets of two or more rows, back
+    to their blocks; (3) per block, those rows with the columns ``find_pairs`` reads, to the same
+    partitions; (4) ``find_pairs`` per partition. Only rows that share a bucket travel with their
+    text (the rest: ~30 bytes per bucket key), and each bucket is whole in one partition."""
+    import ray
+
+    blocks = len(prepared)
+    found, counts = [], []
     for key in probe.shuffle_keys():
-        rows = prepared.map_batches(_key_rows, fn_args=(factory, key), batch_format="pyarrow", batch_size=None)
-        buckets = rows.repartition(parts, keys=[SHUFFLE])
-        found.append(buckets.map_batches(_find_pairs, fn_args=(factory, key), batch_format="pyarrow",
-                                         batch_size=None))
-    edges = (found[0] if len(found) == 1 else found[0].union(*found[1:])).materialize()
-    counters["duplicate_edges"] = edges.count()
-    return edges
+        cut = [_as_list(_bucket_keys.options(num_returns=parts).remote(ref, factory, key, b, parts))
+               for b, ref in enumerate(prepared)]
+        shared = [_as_list(_shared_buckets.options(num_returns=blocks).remote(key, blocks, *(c[p] for c in cut)))
+                  for p in range(parts)]
+        rows = [_as_list(_bucket_rows.options(num_returns=parts).remote(ref, factory, key, parts,
+                                                                        *(s[b] for s in shared)))
+                for b, ref in enumerate(prepared)]
+        for p in range(parts):
+            edges, n = _pairs.remote(factory, key, *(r[p] for r in rows))
+            found.append(edges)
+            counts.append(n)
+    counters["duplicate_edges"] = int(sum(ray.get(counts)))
+    return ray.data.from_arrow_refs(found)
 
 
 # --- connected components -------------------------------------------------------------------------
@@ -418,61 +587,64 @@ def _resolve(factory: DedupFactory, probe: curate.Dedup, prepared: "ray.data.Dat
                                 batch_size=None).materialize()
 
 
-def _resolve_small(factory: DedupFactory, prepared: "ray.data.Dataset", labels: pa.Table,
-                   parts: int) -> pa.Table:
-    """``_resolve`` with the labels sent to every block (no join); the results, one row per
-    clustered row (at most twice ``driver_edges``), come back to the driver."""
+def _resolve_small(factory: DedupFactory, prepared: list[Any], labels: pa.Table, parts: int) -> pa.Table:
+    """``_resolve`` with the labels sent to every block (no join), clusters brought together by a
+    shuffle of tasks; the results, one row per clustered row (at most twice ``driver_edges``),
+    come back to the driver."""
     import ray
 
     if labels.num_rows == 0:
         return _resolve_part(pa.table({}), factory)
     ref = ray.put(labels)
-    rows = prepared.map_batches(_labelled_members, fn_args=(factory, ref), batch_format="pyarrow", batch_size=None)
     parts = max(1, min(parts, labels.num_rows // 1_000 + 1))
-    out = rows.repartition(parts, keys=[COMPONENT]).map_batches(_resolve_part, fn_args=(factory,),
-                                                                batch_format="pyarrow", batch_size=None)
-    tables = [ray.get(r) for r in out.to_arrow_refs()]
+    cut = [_as_list(_labelled_cut.options(num_returns=parts).remote(block, factory, ref, parts))
+           for block in prepared]
+    out = [_resolve_parts.remote(factory, *(c[p] for c in cut)) for p in range(parts)]
+    tables = ray.get(out)
     return pa.concat_tables([t for t in tables if t.num_rows] or tables[:1], promote_options="permissive")
 
 
-def _labelled_members(table: pa.Table, factory: DedupFactory, labels: pa.Table) -> pa.Table:
+def _labelled_cut_fn(table: pa.Table, factory: DedupFactory, labels: pa.Table, parts: int) -> Any:
+    """The block's clustered rows (the columns ``resolve`` reads, and the cluster), cut by cluster."""
     rows = pl.from_arrow(_members(table, factory))
-    found = pl.from_arrow(_fetch(labels)).rename({"node": ORDER, "component": COMPONENT})
-    return rows.join(found, on=ORDER, how="inner").to_arrow()
+    found = pl.from_arrow(labels).rename({"node": ORDER, "component": COMPONENT})
+    joined = rows.join(found, on=ORDER, how="inner")
+    return _returns([f.to_arrow() for f in _cut(joined, COMPONENT, parts)])
+
+
+def _resolve_parts_fn(factory: DedupFactory, *tables: pa.Table) -> pa.Table:
+    return _resolve_part(_concat(tables).to_arrow(), factory)
 
 
 def _mark_small(factory: DedupFactory, ds: "ray.data.Dataset", resolved: pa.Table
                 ) -> tuple["ray.data.Dataset", "ray.data.Dataset"]:
-    """``_mark`` with the results sent to every block: the rows keep their blocks and order."""
+    """``_mark`` with the results sent to every block: the rows keep their blocks and order; one
+    task per block gives both its kept and its removed rows."""
     import ray
 
     ref = ray.put(resolved)
-    kept = ds.map_batches(_split_small, fn_args=(factory, ref, False), batch_format="pyarrow", batch_size=None)
-    removed = ds.map_batches(_split_small, fn_args=(factory, ref, True), batch_format="pyarrow", batch_size=None)
-    return kept, removed  # lazy: each is computed where it is consumed (written)
+    kept, removed = [], []
+    for block in ds.to_arrow_refs():
+        k, r = _split_both.remote(block, factory, ref)
+        kept.append(k)
+        removed.append(r)
+    return ray.data.from_arrow_refs(kept), ray.data.from_arrow_refs(removed)
 
 
-def _split_small(table: pa.Table, factory: DedupFactory, resolved: pa.Table, removed: bool) -> pa.Table:
-    found = pl.from_arrow(_fetch(resolved))
+def _split_both_fn(table: pa.Table, factory: DedupFactory, resolved: pa.Table) -> tuple[pa.Table, pa.Table]:
     rows = pl.from_arrow(table)
-    joined = rows.join(found.with_columns(pl.col(ORDER).cast(pl.Int64)), on=ORDER, how="left",
-                       maintain_order="left")
-    return _split(joined.to_arrow(), factory, removed)
+    found = pl.from_arrow(resolved).with_columns(pl.col(ORDER).cast(pl.Int64))
+    frame = rows.join(found, on=ORDER, how="left", maintain_order="left")
+    comp = _component(factory)
+    marks = frame.select(pl.coalesce("cluster", ORDER).alias("cluster"), "duplicate_of", "similarity")
+    out = comp.split(frame.drop("cluster", "duplicate_of", "similarity"), marks)
+    return out.kept.to_arrow(), out.removed.to_arrow()
 
 
-_FETCHED: dict[str, pa.Table] = {}
-
-
-def _fetch(ref: Any) -> pa.Table:
-    """A table sent to every block (``ray.put``), read once per worker process (Ray Data does not
-    resolve object refs among a UDF's arguments)."""
-    import ray
-
-    key = ref.hex()
-    if key not in _FETCHED:
-        _FETCHED.clear()  # one stage's table at a time
-        _FETCHED[key] = ray.get(ref)
-    return _FETCHED[key]
+_labelled_cut = _LazyRemote(_labelled_cut_fn, max_retries=-1)
+_resolve_parts = _LazyRemote(_resolve_parts_fn, max_retries=-1)
+_split_both = _LazyRemote(_split_both_fn, num_returns=2, max_retries=-1)
+_prepare = _LazyRemote(_prepare_fn, max_retries=-1)
 
 
 def _rename_component(table: pa.Table) -> pa.Table:

@@ -6,7 +6,9 @@ Stages map onto Ray by how they partition (see :class:`curate.Component`):
   (:class:`curate_ray.worker.StageWorker`), each building the component and its engines once;
   grouped stages are hash-partitioned by their keys first, so a group never spans two batches;
 * ``global`` (deduplication): distributed by shuffles (:mod:`curate_ray.dedup`), not gathered;
-* sources run in a worker task, writers format in parallel and write in a worker task.
+* sources run in a worker task, or one task per split (files) when the reader lists splits;
+  writers format in parallel, and write one part per block where the writer writes in parts
+  (every first-party file writer does), then commit once; others write in one worker task.
 
 Every stage's output is a folder of Parquet parts (``output.parquet/``) written by the workers,
 with the same fingerprints as the local executor, so a run can resume on either executor. The
@@ -27,6 +29,7 @@ from pydantic import Field
 
 import curate
 from curate_ray import cluster
+from curate_ray.join import join_datasets
 from curate_ray.progress import StageTally
 from curate_ray.worker import StageWorker, run_batch, shard_dir
 
@@ -94,8 +97,12 @@ def _read_parts(path: Path) -> RayDataset:
     rows = sum(pq.read_metadata(f).num_rows for f in files)
     schema = pq.read_schema(files[0])
     ds = ray.data.from_items([{"path": str(f)} for f in files], override_num_blocks=len(files))
-    # Light I/O tasks: a fraction of a CPU, so stage actors that hold whole CPUs never starve them.
-    ds = ds.map_batches(_read_files, batch_size=1, batch_format="pyarrow", num_cpus=IO_CPUS)
+    # Light I/O tasks: a fraction of a CPU, so stage actors that hold whole CPUs never starve them;
+    # at most one per CPU at a time, or Ray starts a worker process for each (4 per CPU at a
+    # quarter CPU each, each importing curate: ~1-2 s of CPU apiece), then stops the extra ones
+    # when they idle, and the next stage starts them again.
+    ds = ds.map_batches(_read_files, batch_size=1, batch_format="pyarrow", num_cpus=IO_CPUS,
+                        concurrency=min(len(files), _cpus()))
     return RayDataset(ds, rows, schema)
 
 
@@ -112,6 +119,7 @@ class RayExecutor(curate.Executor):
         self.engines: dict[str, Any] = {}
         self._started_cluster = False
         self._checked: set[str] = set()
+        self._tally: Any = None
 
     # --- lifecycle ---------------------------------------------------------------------------
     def open(self, run_dir: curate.RunDir, engines: dict[str, curate.Engine]) -> None:
@@ -130,6 +138,7 @@ class RayExecutor(curate.Executor):
 
         if self.run_dir is not None:
             merge_shards(self.run_dir.path)
+        self._tally = None
         if self._started_cluster and ray.is_initialized():
             ray.shutdown()
         self._started_cluster = False
@@ -160,24 +169,30 @@ class RayExecutor(curate.Executor):
         # rows the stage sees: a join's are the joined rows, as locally (count() of computed blocks)
         rows_in = ds.count() if task.join is not None else sum(d.num_rows for d in inputs)
         reporter.start(comp.progress_total(rows_in))
-        tally = StageTally.remote()
+        if self._tally is None:
+            self._tally = StageTally.remote()
+        tally = self._tally
+        _get(tally.reset.remote())  # stages run one after another: one tally actor per run
         out_dir = curate.RunDir.output_file(task.info.stage_dir)
         written = None
         data_from = None
         with _Poller(tally, reporter):
             if isinstance(comp, curate.Source):
                 kept = self._source(task, ds)
-                kept.write_parquet(str(out_dir), ray_remote_args={"num_cpus": IO_CPUS})
+                kept.write_parquet(str(out_dir), ray_remote_args={"num_cpus": IO_CPUS}, concurrency=_cpus())
             elif isinstance(comp, curate.Writer):
                 written = self._write(task, ds, tally)
                 if len(inputs) == 1:
                     data_from = task.inputs[0]
                 else:
-                    ds.write_parquet(str(out_dir), ray_remote_args={"num_cpus": IO_CPUS})
+                    ds.write_parquet(str(out_dir), ray_remote_args={"num_cpus": IO_CPUS}, concurrency=_cpus())
             elif isinstance(comp, curate.Dedup):
                 self._dedup(task, comp, ds, tally, out_dir)
             else:
-                self._rows(task, comp, ds, tally, rows_in).write_parquet(str(out_dir), ray_remote_args={"num_cpus": IO_CPUS})
+                # light write tasks (actors may hold the CPUs), but no more of them than CPUs: each
+                # extra one is a new worker process importing curate
+                self._rows(task, comp, ds, tally, rows_in).write_parquet(
+                    str(out_dir), ray_remote_args={"num_cpus": IO_CPUS}, concurrency=_cpus())
         totals = _get(tally.totals.remote())
         if data_from is None:
             _ensure_parts(out_dir, inputs[0] if len(inputs) == 1 else None)
@@ -212,17 +227,13 @@ class RayExecutor(curate.Executor):
             self._checked.update(needed)
 
     def _merge(self, task: curate.StageTask, inputs: list[Any]) -> Any:
-        import ray
-
         if not inputs:
             return None
         if len(inputs) == 1:
             return inputs[0].ds
         if task.join is not None:
-            # Joins gather their inputs in one worker task (not on the driver); see docs/scale-out.md.
-            refs = [d.ds.to_arrow_refs() for d in inputs]
-            table = _join_task.remote(refs, task.join, task.inputs)
-            return ray.data.from_arrow_refs([table])
+            # A hash shuffle by the keys, one join task per partition (curate_ray.join), not a gather.
+            return join_datasets(inputs, task.join, task.inputs, task.info.stage_id)
         fields: dict[str, pa.DataType] = {}
         for d in inputs:
             d.columns  # noqa: B018 - fills d.schema
@@ -234,19 +245,43 @@ class RayExecutor(curate.Executor):
         return aligned[0].union(*aligned[1:])
 
     def _source(self, task: curate.StageTask, ds: Any) -> Any:
+        """A source's rows: a reader whose input comes in splits (files) reads them in parallel
+        tasks, then ids are given by position across splits (as ``read()`` would give them)."""
         import ray
 
-        table = _read_source.remote(task)
-        new = ray.data.from_arrow_refs([table])
+        comp = task.build()
+        splits: list[Any] = []
+        if isinstance(comp, curate.Reader):
+            comp.setup(curate.StageContext(task.info))
+            try:
+                splits = comp.splits()
+            finally:
+                comp.teardown()
+        if len(splits) > 1:
+            raw = [_read_split.remote(task, split) for split in splits]
+            shapes = ray.get([_shape.remote(ref) for ref in raw])
+            schema = pa.unify_schemas([sch for _, sch in shapes], promote_options="permissive")
+            offsets = [sum(n for n, _ in shapes[:i]) for i in range(len(shapes))]
+            refs = [_finish_split.remote(ref, off, task.info.stage_id, schema) for ref, off in zip(raw, offsets)]
+        else:
+            refs = [_read_source.remote(task)]
+        new = ray.data.from_arrow_refs(refs)
         return new if ds is None else ds.union(new)
 
     def _write(self, task: curate.StageTask, ds: Any, tally: Any) -> RayDataset:
+        """Rows formatted in parallel; a writer that writes in parts has every block written by
+        a worker as one part, then one ``commit`` (a light task); others write in one task."""
         import ray
 
         formatted = ds.map_batches(_format_batch, fn_kwargs={"task": task}, batch_format="pyarrow",
                                    batch_size=None)
         refs = formatted.to_arrow_refs()
-        ray.get(_write_task.remote(task, refs))
+        comp = task.build()
+        if isinstance(comp, curate.Writer) and comp.writes_parts() and refs:
+            parts = ray.get([_write_part.remote(task, ref, i) for i, ref in enumerate(refs)])
+            ray.get(_commit.remote(task, parts))
+        else:
+            ray.get(_write_task.remote(task, refs))
         return RayDataset(ray.data.from_arrow_refs(refs))
 
     def _rows(self, task: curate.StageTask, comp: curate.Component, ds: Any, tally: Any, rows_in: int) -> Any:
@@ -285,7 +320,11 @@ class RayExecutor(curate.Executor):
         else:
             ds = ds.repartition(target_num_rows_per_block=batch)
             batch_size = batch
-        remote: dict[str, Any] = {"max_restarts": -1, "max_task_retries": -1}
+        # Lost workers: Ray Data's own defaults already retry a map task forever (max_retries=-1)
+        # and restart a pool's actor and retry its tasks forever (max_restarts=-1,
+        # max_task_retries=-1). Passing them as remote args is deprecated in Ray 2.60 (removed in
+        # 2.64), so only the named parameters are given.
+        remote: dict[str, Any] = {}
         if gpus:
             remote["num_gpus"] = gpus
         if res.get("memory"):
@@ -293,8 +332,7 @@ class RayExecutor(curate.Executor):
         if not engines and not res.get("concurrency") and not gpus:
             # Engine-free stages run as tasks on Ray's pool of warm worker processes.
             return ds.map_batches(run_batch, fn_kwargs={"task": task, "tally": tally}, batch_size=batch_size,
-                                  batch_format="pyarrow", num_cpus=num_cpus, zero_copy_batch=True,
-                                  max_retries=-1, **({"memory": res["memory"]} if res.get("memory") else {}))
+                                  batch_format="pyarrow", num_cpus=num_cpus, zero_copy_batch=True, **remote)
         return ds.map_batches(
             StageWorker, fn_constructor_kwargs={"task": task, "engines": engines, "tally": tally,
                                                 "in_flight_share": actors if http else None},
@@ -307,12 +345,13 @@ class RayExecutor(curate.Executor):
         ordered = with_order(ds)
         kept, removed, counters = run_dedup(stage_factory(task), ordered, resources=task.resources)
         kept = kept.drop_columns([ORDER]) if ORDER in (kept.schema().names if kept.schema() else []) else kept
-        kept.write_parquet(str(out_dir), ray_remote_args={"num_cpus": IO_CPUS})
+        # writers one per CPU at a time (see _read_parts: more would start worker processes)
+        kept.write_parquet(str(out_dir), ray_remote_args={"num_cpus": IO_CPUS}, concurrency=_cpus())
         if removed is not None:
             rdir = curate.RunDir.removed_file(task.info.stage_dir)
             if ORDER in (removed.schema().names if removed.schema() else []):
                 removed = removed.drop_columns([ORDER])
-            removed.write_parquet(str(rdir), ray_remote_args={"num_cpus": IO_CPUS})
+            removed.write_parquet(str(rdir), ray_remote_args={"num_cpus": IO_CPUS}, concurrency=_cpus())
             if not any(rdir.glob("*.parquet")):
                 import shutil
 
@@ -339,6 +378,37 @@ def _read_source_fn(task: curate.StageTask) -> pa.Table:
     return curate.with_ids(new, task.info.stage_id).to_arrow()
 
 
+def _read_split_fn(task: curate.StageTask, split: Any) -> pa.Table:
+    comp = task.build()
+    comp.setup(curate.StageContext(task.info))
+    try:
+        return comp.read_split(split).to_arrow()
+    finally:
+        comp.teardown()
+
+
+def _shape_fn(table: pa.Table) -> tuple[int, pa.Schema]:
+    return table.num_rows, table.schema
+
+
+def _finish_split_fn(table: pa.Table, offset: int, stage_id: str, schema: pa.Schema) -> pa.Table:
+    """A split with every column of all splits (polars' diagonal concat) and its rows' ids."""
+    cols = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+            for f in schema]
+    df = pl.from_arrow(pa.Table.from_arrays(cols, schema=schema))
+    assert isinstance(df, pl.DataFrame)
+    return curate.with_ids(df, stage_id, offset=offset).to_arrow()
+
+
+def _write_part_fn(task: curate.StageTask, table: pa.Table, part: int) -> Any:
+    frame = pl.from_arrow(table)
+    return _component(task).write_part(frame, part)
+
+
+def _commit_fn(task: curate.StageTask, parts: list[Any]) -> None:
+    _component(task).commit(parts)
+
+
 def _format_batch(table: pa.Table, task: curate.StageTask) -> pa.Table:
     comp = _component(task)
     df = pl.from_arrow(table)
@@ -354,22 +424,14 @@ def _write_fn(task: curate.StageTask, refs: list[Any]) -> None:
     comp.write(frame)
 
 
-def _join_fn(refs: list[list[Any]], join: dict[str, Any], names: tuple[str, ...]) -> pa.Table:
-    import ray
-
-    frames = []
-    for group in refs:
-        tables = ray.get(group)
-        frames.append(pl.from_arrow(pa.concat_tables(tables, promote_options="default")))
-    return curate.merge_inputs(frames, join, names).to_arrow()
-
-
 _components: dict[Any, curate.Component] = {}
 
 
 def _component(task: curate.StageTask) -> curate.Component:
     """One component per task per worker process (writers' ``format`` runs once per batch)."""
-    key = (task.info.stage_id, task.info.stage_dir)
+    import json
+
+    key = (task.info.stage_id, task.info.stage_dir, json.dumps(task.params, sort_keys=True, default=str))
     if key not in _components:
         comp = task.build()
         comp.setup(curate.StageContext(task.info))
@@ -387,15 +449,26 @@ def _align(table: pa.Table, fields: dict[str, pa.DataType]) -> pa.Table:
 
 _read_source = None
 _write_task = None
-_join_task = None
+_read_split = None
+_shape = None
+_finish_split = None
+_write_part = None
+_commit = None
 
 
 def _init_remotes() -> None:
-    global _read_source, _write_task, _join_task
+    global _read_source, _write_task, _read_split, _shape, _finish_split, _write_part, _commit
     if _read_source is None:
         _read_source = _remote(_read_source_fn)
         _write_task = _remote(_write_fn)
-        _join_task = _remote(_join_fn)
+        # Whole CPUs: these run when no actor pool holds the cluster (a source's reads, a writer's
+        # parts after formatting), and a fractional task lets Ray start more worker processes
+        # than CPUs, each paying curate's import (1-2 s here): measured 5.5 s -> 2.3 s per writer.
+        _read_split = _remote(_read_split_fn)
+        _shape = _remote(_shape_fn)
+        _finish_split = _remote(_finish_split_fn)
+        _write_part = _remote(_write_part_fn)
+        _commit = _remote(_commit_fn)
 
 
 def with_order(ds: Any) -> Any:
@@ -403,13 +476,29 @@ def with_order(ds: Any) -> Any:
     computed per block from block sizes; rows never leave the object store."""
     import ray
 
-    refs = ds.to_arrow_refs()
-    counts = ray.get([_num_rows.remote(r) for r in refs])
+    refs, counts = _blocks_and_counts(ds)
     offsets, total = [], 0
     for n in counts:
         offsets.append(total)
         total += n
-    return ray.data.from_arrow_refs([_add_order.remote(r, off) for r, off in zip(refs, offsets)])
+    # whole-CPU tasks: no stage actors hold CPUs during a dedup, and a quarter CPU each would
+    # start extra worker processes (see _read_parts)
+    add = _add_order.options(num_cpus=1)
+    return ray.data.from_arrow_refs([add.remote(r, off) for r, off in zip(refs, offsets)])
+
+
+def _blocks_and_counts(ds: Any) -> tuple[list[Any], list[int]]:
+    """``ds``'s block refs in order and their row counts: from the blocks' metadata (no task),
+    counted by a light task only where Ray does not know them."""
+    import ray
+
+    from curate_ray.dedup import block_refs
+
+    blocks = block_refs(ds)
+    refs = [ref for ref, _ in blocks]
+    unknown = [i for i, (_, n) in enumerate(blocks) if n is None]
+    counted = dict(zip(unknown, ray.get([_num_rows.remote(refs[i]) for i in unknown])))
+    return refs, [counted[i] if n is None else n for i, (_, n) in enumerate(blocks)]
 
 
 def rechunk(ds: Any, rows: int) -> Any:
@@ -417,8 +506,7 @@ def rechunk(ds: Any, rows: int) -> Any:
     tasks in the object store: the input is computed first, nothing reaches the driver."""
     import ray
 
-    refs = ds.to_arrow_refs()
-    counts = ray.get([_num_rows.remote(r) for r in refs])
+    refs, counts = _blocks_and_counts(ds)
     chunks = [_slice.remote(ref, start, rows) for ref, n in zip(refs, counts) for start in range(0, n, rows)]
     return ray.data.from_arrow_refs(chunks) if chunks else ds
 

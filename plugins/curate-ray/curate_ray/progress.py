@@ -22,10 +22,16 @@ class StageTally:
         self.advanced: dict[str, int] = {}
         self.counters: dict[str, dict[str, int]] = {}
         self.metrics: dict[str, float] = {}
+        #: batch -> metric -> (sum of value x weight, sum of weights): a retried batch replaces its own
+        self.weighted: dict[str, dict[str, tuple[float, float]]] = {}
         self.usage: dict[str, dict[str, dict[str, float]]] = {}
         self.removed: dict[str, int] = {}
         self.nodes: dict[str, str] = {}
         self.workers: dict[str, dict[str, Any]] = {}
+
+    def reset(self) -> None:
+        """Empty, for the next stage: one tally serves a whole run (an actor is a process start)."""
+        self.__init__()  # type: ignore[misc]
 
     def begin(self, key: str, node: str, worker: dict[str, Any]) -> None:
         self.advanced[key] = 0
@@ -36,8 +42,9 @@ class StageTally:
         self.advanced[key] = self.advanced.get(key, 0) + n
 
     def finish(self, key: str, rows: int, removed: int, counters: dict[str, int], metrics: dict[str, float],
-               usage: dict[str, dict[str, float]]) -> None:
+               usage: dict[str, dict[str, float]], weighted: dict[str, tuple[float, float]] | None = None) -> None:
         self.advanced[key] = rows
+        self.weighted[key] = dict(weighted or {})
         self.removed[key] = removed
         self.counters[key] = counters
         self.usage[key] = usage
@@ -60,7 +67,14 @@ class StageTally:
                 into = usage.setdefault(engine, {})
                 for k, v in figures.items():
                     into[k] = into.get(k, 0) + v
-        return {"counters": counters, "metrics": dict(self.metrics), "usage": usage,
+        metrics = dict(self.metrics)
+        sums: dict[str, tuple[float, float]] = {}
+        for batch in self.weighted.values():
+            for k, (total, weights) in batch.items():
+                t, w = sums.get(k, (0.0, 0.0))
+                sums[k] = (t + total, w + weights)
+        metrics.update({k: t / w for k, (t, w) in sums.items() if w})
+        return {"counters": counters, "metrics": metrics, "usage": usage,
                 "removed": sum(self.removed.values()), "progress": self.progress(),
                 "nodes": sorted(set(self.nodes.values())), "batches": len(self.counters)}
 
@@ -73,11 +87,12 @@ class BatchReporter:
         self.key = ""
         self.counters: dict[str, int] = {}
         self.metrics: dict[str, float] = {}
+        self.weighted: dict[str, tuple[float, float]] = {}
         self._pending = 0
         self._last = 0.0
 
     def begin(self, key: str, node: str, worker: dict[str, Any]) -> None:
-        self.key, self.counters, self.metrics, self._pending = key, {}, {}, 0
+        self.key, self.counters, self.metrics, self.weighted, self._pending = key, {}, {}, {}, 0
         ray.get(self.tally.begin.remote(key, node, worker))
 
     def start(self, total: int | None) -> None:  # the driver knows the stage's total
@@ -93,8 +108,12 @@ class BatchReporter:
     def count(self, key: str, n: int = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + n
 
-    def metric(self, key: str, value: float) -> None:
-        self.metrics[key] = float(value)
+    def metric(self, key: str, value: float, weight: float | None = None) -> None:
+        if weight is None:
+            self.metrics[key] = float(value)
+        else:  # sums per batch; the tally adds the batches' sums up
+            total, weights = self.weighted.get(key, (0.0, 0.0))
+            self.weighted[key] = (total + float(value) * float(weight), weights + float(weight))
 
     def finish(self, rows: int, removed: int, usage: dict[str, dict[str, float]]) -> None:
-        ray.get(self.tally.finish.remote(self.key, rows, removed, self.counters, self.metrics, usage))
+        ray.get(self.tally.finish.remote(self.key, rows, removed, self.counters, self.metrics, usage, self.weighted))

@@ -10,7 +10,23 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def ray_local() -> Iterator[object]:
+def s3_store() -> Iterator[object]:
+    """An S3-compatible server for the whole session, started before the Ray cluster so that the
+    cluster's workers inherit its AWS_* variables (as real nodes get credentials from theirs)."""
+    try:
+        import moto.server  # noqa: F401
+        import s3fs  # noqa: F401
+    except ImportError:
+        yield None
+        return
+    from curate.testing.object_store import ObjectStoreServer
+
+    with ObjectStoreServer(bucket="curate-ray") as store:
+        yield store
+
+
+@pytest.fixture(scope="session")
+def ray_local(s3_store) -> Iterator[object]:
     """``ray.init`` with 2 CPUs and a 600 MB object store (Ray's default, 30% of RAM, is too
     big next to other jobs), no dashboard, workers' logs kept out of the test output."""
     ray = pytest.importorskip("ray")

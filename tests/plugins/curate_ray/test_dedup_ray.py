@@ -102,3 +102,23 @@ def test_a_dedup_without_the_protocol_is_gathered_with_a_warning(ray_local):
     with pytest.warns(UserWarning, match=r"dedup.first_word does not implement .* gathering its 300 rows"):
         counters = assert_like_local(FirstWord, df)
     assert counters["gathered_rows"] == 300
+
+
+def test_task_shuffles_with_one_partition_many_blocks_and_an_empty_one(ray_local):
+    """The shuffles of plain tasks: one partition (a task returns one table, not a tuple), more
+    partitions than buckets, and blocks of uneven sizes, one of them empty, give the local result."""
+    import ray.data
+
+    from curate.builtins.dedup_exact import ExactDedup
+    from curate_dedup import MinHashDedup
+
+    df = near_duplicates(600, seed=3).with_row_index("__order").with_columns(pl.col("__order").cast(pl.Int64))
+    cuts = [0, 7, 7, 150, 151, 420, 600]  # an empty block, a one-row block, uneven others
+    blocks = [df.slice(a, b - a).to_arrow() for a, b in zip(cuts, cuts[1:])]
+    for factory in (MinHashDedup, ExactDedup):
+        local = factory().process(df.drop("__order"))
+        for parts in (1, 16):
+            kept, removed, counters = run_dedup(factory, ray.data.from_arrow(blocks), partitions=parts)
+            kept, removed = collect(kept), collect(removed)
+            assert kept.equals(local.kept) and removed.drop("similarity").equals(local.removed.drop("similarity"))
+            assert counters["rows_removed"] == local.removed.height > 0
