@@ -27,12 +27,12 @@ EDITABLE=(
     "plugins/curate-dedup[semantic,bench]"
     plugins/curate-filters
     plugins/curate-sandbox
-    plugins/curate-judges
+    "plugins/curate-judges[test]"
     plugins/curate-synth
     plugins/curate-anthropic
     plugins/curate-litellm
     plugins/curate-ray
-    plugins/curate-report
+    "plugins/curate-report[browser]"
 )
 if (($#)); then TORCH=""; EDITABLE=("$@"); fi
 
