@@ -93,7 +93,7 @@ class BatchReporter:
 
     def begin(self, key: str, node: str, worker: dict[str, Any]) -> None:
         self.key, self.counters, self.metrics, self.weighted, self._pending = key, {}, {}, {}, 0
-        ray.get(self.tally.begin.remote(key, node, worker))
+        self.tally.begin.remote(key, node, worker)  # ordered before this caller's later calls; no wait
 
     def start(self, total: int | None) -> None:  # the driver knows the stage's total
         pass
