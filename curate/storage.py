@@ -143,11 +143,13 @@ def expand(loc: Location, suffixes: tuple[str, ...] = ()) -> list[Location]:
 
 def identity(loc: Location) -> dict[str, Any]:
     """What changes when the file changes (size and mtime, or the object's ETag): a reader's
-    ``cache_key``, so editing the input reruns the stage."""
+    ``cache_key``, so editing the input reruns the stage. For a URI it uses the listing that the
+    :func:`expand` or :func:`exists` just before it fetched (one request for a folder of many
+    objects, not one per object), else asks the store."""
     if isinstance(loc, Path):
         st = loc.stat()
         return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    fs, path = _fresh(loc)
+    fs, path = filesystem(loc)
     info = fs.info(path)
     found = {"size": info.get("size")}
     for key in ("ETag", "etag", "md5Hash", "crc32c", "LastModified", "mtime", "updated", "last_modified"):

@@ -62,7 +62,6 @@ class FileReader(Reader):
     def setup(self, ctx: StageContext) -> None:
         super().setup(ctx)
         self.locations = self._locations(ctx)
-        self.path = self.locations[0]
 
     def file_identity(self, ctx: StageContext) -> dict[str, Any]:
         found = self._locations(ctx)

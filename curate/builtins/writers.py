@@ -138,10 +138,10 @@ class FileWriter(Writer):
     def write_part(self, rows: pl.DataFrame, part: int) -> dict[str, Any]:
         loc = self._part(part)
         storage.write(loc, lambda f: self.encode(rows, f))
-        return {"location": str(loc), "rows": rows.height}
+        return {"location": loc, "rows": rows.height}  # a Path or a URI: both pickle
 
     def commit(self, parts: list[Any]) -> None:
-        locations = [_location(p["location"]) for p in parts]
+        locations = [p["location"] for p in parts]
         sample = self._sample(parts)
         if self.folder:
             self._clear_parts(keep=len(parts))  # parts of an earlier, longer write
@@ -156,7 +156,7 @@ class FileWriter(Writer):
         for part in parts:
             if not part["rows"]:
                 continue
-            frames.append(self.read_part(_location(part["location"]), CARD_SAMPLE_ROWS - rows))
+            frames.append(self.read_part(part["location"], CARD_SAMPLE_ROWS - rows))
             rows += frames[-1].height
             if rows >= CARD_SAMPLE_ROWS:
                 break
@@ -171,10 +171,6 @@ class FileWriter(Writer):
             n = storage.name(loc)
             if n.startswith("part-") and n.endswith(self.suffix) and n[5:10].isdigit() and int(n[5:10]) >= keep:
                 storage.remove(loc)
-
-
-def _location(text: str) -> storage.Location:
-    return text if storage.is_uri(text) else Path(text)
 
 
 class JsonlWriter(FileWriter):
@@ -307,7 +303,7 @@ class HFDiskWriter(FileWriter):
         import pyarrow as pa
 
         datasets = self._datasets()
-        locations = [_location(p["location"]) for p in parts]
+        locations = [p["location"] for p in parts]
         schemas = []
         for loc in locations:
             with storage.open_read(loc) as f:
