@@ -2,8 +2,10 @@
 protocol (see "Distributed global stages" in docs/architecture.md) over Ray Data.
 
 :func:`run_dedup` takes the stage's input as a ``ray.data.Dataset`` of Arrow blocks (the input
-columns, ``id`` and ``__order``, the row's position in the stage's input) and returns the kept
-and removed rows as datasets. The steps, as Ray tasks or Ray Data operations (nothing is
+columns, ``id`` and ``__order``, the row's position in the stage's input), or as :class:`Pieces`
+of a checkpoint that the tasks needing the rows read themselves (so the input never sits in the
+object store: at 1M documents, holding it there next to the prepared rows spilled 3 GiB to disk),
+and returns the kept and removed rows as datasets, or writes them as parts. The steps, as Ray tasks or Ray Data operations (nothing is
 collected on the driver but what is bounded: per-block statistics, the fitted state, and at most
 ``driver_edges`` duplicate edges):
 
@@ -44,6 +46,7 @@ import polars as pl
 import pyarrow as pa
 
 import curate
+from curate_ray import parts
 
 if TYPE_CHECKING:  # pragma: no cover
     import ray.data
@@ -70,6 +73,30 @@ PREPARE_BATCH_ROWS = 100_000
 DedupFactory = Callable[[], curate.Dedup]
 
 
+@dataclass(frozen=True)
+class Pieces:
+    """A dedup's input as pieces of a checkpoint (:mod:`curate_ray.parts`), the rows of piece
+    ``i`` numbered (``__order``) from ``offsets[i]``."""
+
+    pieces: list[parts.Piece]
+    offsets: list[int]
+
+    @classmethod
+    def of(cls, files: list[Any], rows: int) -> "Pieces":
+        found = parts.pieces(files, rows)
+        offsets, total = [], 0
+        for piece in found:
+            offsets.append(total)
+            total += piece.rows
+        return cls(found, offsets)
+
+    def dataset(self) -> "ray.data.Dataset":
+        """The rows as a dataset (each piece read by a task), for the steps that join them."""
+        import ray
+
+        return ray.data.from_arrow_refs([_read_ordered.remote(p, off) for p, off in zip(self.pieces, self.offsets)])
+
+
 @dataclass
 class DedupResult:
     kept: "ray.data.Dataset"
@@ -92,18 +119,23 @@ def stage_factory(task: Any) -> DedupFactory:
     return build
 
 
-def run_dedup(comp_factory: DedupFactory, ds: "ray.data.Dataset", *, partitions: int | None = None,
-              resources: Mapping[str, Any] | None = None, driver_edges: int = DRIVER_EDGES) -> DedupResult:
-    """Deduplicate ``ds`` (Arrow blocks with the stage's input columns, ``id`` and ``__order``)
-    with the dedup ``comp_factory()`` builds, set up, in any worker. Returns the kept rows (with
-    the ``<name>_cluster`` column) and the removed rows (with it, ``duplicate_of``, ``similarity``
-    and ``reason``), both keeping ``__order`` (in the input's blocks and order when the clusters
-    were few enough for the driver, and then computed by one task per block, both parts of a
-    block at once; else materialized, in no particular order), and counters (``rows_kept``,
-    ``rows_removed``, ``duplicate_edges``,
-    ``cc_on_driver``, ``cc_rounds``, ``fit_rows``; ``gathered_rows`` for a dedup without the
-    protocol).
+def run_dedup(comp_factory: DedupFactory, ds: "ray.data.Dataset | Pieces", *, partitions: int | None = None,
+              resources: Mapping[str, Any] | None = None, driver_edges: int = DRIVER_EDGES,
+              out: tuple[Any, Any] | None = None, row_group: int = 16384) -> DedupResult:
+    """Deduplicate ``ds`` (Arrow blocks with the stage's input columns, ``id`` and ``__order``,
+    or :class:`Pieces` of a checkpoint) with the dedup ``comp_factory()`` builds, set up, in any
+    worker. Returns the kept rows (with the ``<name>_cluster`` column) and the removed rows (with
+    it, ``duplicate_of``, ``similarity`` and ``reason``), both keeping ``__order`` (in the input's
+    blocks and order when the clusters were few enough for the driver, and then computed by one
+    task per block, both parts of a block at once; else materialized, in no particular order),
+    and counters (``rows_kept``, ``rows_removed``, ``duplicate_edges``, ``cc_on_driver``,
+    ``cc_rounds``, ``fit_rows``; ``gathered_rows`` for a dedup without the protocol).
 
+    ``out``: folders ``(kept, removed)`` to write the results to, as Parquet parts in row order
+    without ``__order`` (row groups of ``row_group`` rows; no removed folder when none was
+    removed); the result's ``kept`` and ``removed`` are then ``None``. With :class:`Pieces` and
+    few clusters, each piece is read, split and written by one task: the rows never enter the
+    object store.
     ``partitions``: hash partitions of each shuffle (default: twice the cluster's CPUs).
     ``resources``: of the prepare step (the stage's recipe ``resources``): ``num_cpus``,
     ``num_gpus``, ``concurrency`` (actors), ``batch_size`` (rows per call)."""
@@ -112,13 +144,20 @@ def run_dedup(comp_factory: DedupFactory, ds: "ray.data.Dataset", *, partitions:
     probe = comp_factory()
     res = dict(resources or {})
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-    parts = max(1, int(partitions or 2 * cpus))
+    parts_ = max(1, int(partitions or 2 * cpus))
+    pieces = ds if isinstance(ds, Pieces) else None
     if not probe.shuffle_keys():
-        return _gathered(comp_factory, probe, ds)
+        return _written(_gathered(comp_factory, probe, pieces.dataset() if pieces else ds), out, row_group)
     counters: dict[str, int] = {}
     timer = _Laps()
     if res.get("num_gpus") or res.get("concurrency"):  # on a pool of actors (a model loads once per actor)
-        prepared = _map(ds, comp_factory, "prepare_for_shuffle", res, cpus).materialize()
+        prepared = _map(pieces.dataset() if pieces else ds, comp_factory, "prepare_for_shuffle", res,
+                        cpus).materialize()
+    elif pieces:  # a task per piece reads it and prepares it
+        task = _prepare_piece.options(num_cpus=res["num_cpus"]) if res.get("num_cpus") else _prepare_piece
+        batch = int(res.get("batch_size") or PREPARE_TASK_ROWS)
+        prepared = ray.data.from_arrow_refs([task.remote(comp_factory, batch, p, off)
+                                             for p, off in zip(pieces.pieces, pieces.offsets)])
     else:  # plain tasks, a few blocks each (no Ray Data execution to start: ~1-2 s saved per dedup)
         prepared = _prepare_tasks(ds, comp_factory, res, cpus)
     timer.lap("prepare")
@@ -126,22 +165,62 @@ def run_dedup(comp_factory: DedupFactory, ds: "ray.data.Dataset", *, partitions:
         prepared = _fit_and_assign(comp_factory, probe, prepared, res, counters)
         timer.lap("fit and assign")
     blocks = prepared.to_arrow_refs()
-    edges = _edges(comp_factory, probe, blocks, parts, counters)
+    edges = _edges(comp_factory, probe, blocks, parts_, counters)
     timer.lap("edges")
-    labels = _components(edges, parts, driver_edges, counters)
+    labels = _components(edges, parts_, driver_edges, counters)
     timer.lap("components")
     if isinstance(labels, pa.Table):  # few: the labels and results go to every block
-        resolved = _resolve_small(comp_factory, blocks, labels, parts)
+        resolved = _resolve_small(comp_factory, blocks, labels, parts_)
+        del blocks, prepared  # the prepared rows leave the object store
         timer.lap("resolve")
-        kept, removed = _mark_small(comp_factory, ds, resolved)
         counters["rows_removed"] = resolved.num_rows - pl.from_arrow(resolved)["duplicate_of"].null_count()
-        counters["rows_kept"] = prepared.count() - counters["rows_removed"]
+        if pieces is not None and out is not None:
+            counters["rows_kept"] = sum(p.rows for p in pieces.pieces) - counters["rows_removed"]
+            _split_pieces(comp_factory, pieces, resolved, out, row_group)
+            timer.lap("mark")
+            return DedupResult(None, None, counters)
+        rows = sum(p.rows for p in pieces.pieces) if pieces else prepared_rows(ds)
+        counters["rows_kept"] = rows - counters["rows_removed"]
+        kept, removed = _mark_small(comp_factory, pieces.dataset() if pieces else ds, resolved)
     else:
-        resolved = _resolve(comp_factory, probe, prepared, labels, parts)
-        kept, removed = _mark(comp_factory, probe, ds, resolved, parts)
+        resolved = _resolve(comp_factory, probe, prepared, labels, parts_)
+        kept, removed = _mark(comp_factory, probe, pieces.dataset() if pieces else ds, resolved, parts_)
         counters["rows_kept"], counters["rows_removed"] = kept.count(), removed.count()
     timer.lap("mark")
-    return DedupResult(kept, removed, counters)
+    return _written(DedupResult(kept, removed, counters), out, row_group)
+
+
+def prepared_rows(ds: "ray.data.Dataset") -> int:
+    return sum(n if n is not None else ray_count(ref) for ref, n in block_refs(ds))
+
+
+def ray_count(ref: Any) -> int:
+    import ray
+
+    return int(ray.get(_num_rows.remote(ref)))
+
+
+def _written(result: DedupResult, out: tuple[Any, Any] | None, row_group: int) -> DedupResult:
+    """``result`` with its rows written to ``out`` (when given) by a task per block."""
+    import ray
+
+    if out is None:
+        return result
+    kept_dir, removed_dir = out
+    ray.get([_write_block.remote(ref, kept_dir, i, row_group) for i, (ref, _) in enumerate(block_refs(result.kept))])
+    ray.get([_write_block.remote(ref, removed_dir, i, row_group, True)
+             for i, (ref, _) in enumerate(block_refs(result.removed))])
+    return DedupResult(None, None, result.counters)
+
+
+def _split_pieces(factory: DedupFactory, pieces: Pieces, resolved: pa.Table, out: tuple[Any, Any],
+                  row_group: int) -> None:
+    import ray
+
+    ref = ray.put(resolved)
+    kept_dir, removed_dir = out
+    ray.get([_split_piece.remote(factory, p, off, ref, kept_dir, removed_dir, i, row_group)
+             for i, (p, off) in enumerate(zip(pieces.pieces, pieces.offsets))])
 
 
 # --- the steps ------------------------------------------------------------------------------------
@@ -631,6 +710,40 @@ def _mark_small(factory: DedupFactory, ds: "ray.data.Dataset", resolved: pa.Tabl
     return ray.data.from_arrow_refs(kept), ray.data.from_arrow_refs(removed)
 
 
+def _split_piece_fn(factory: DedupFactory, piece: parts.Piece, offset: int, resolved: pa.Table, kept_dir: Any,
+                    removed_dir: Any, index: int, row_group: int) -> None:
+    """A piece of the input read, split by the results and written: part ``index`` of the kept
+    rows, and of the removed rows when the piece has any."""
+    kept, removed = _split_both_fn(_read_ordered_fn(piece, offset), factory, resolved)
+    _write_block_fn(kept, kept_dir, index, row_group)
+    _write_block_fn(removed, removed_dir, index, row_group, skip_empty=True)
+
+
+def _read_ordered_fn(piece: parts.Piece, offset: int) -> pa.Table:
+    """A piece's rows with ``__order``: their position in the stage's input."""
+    table = parts.read_piece(piece)
+    return table.append_column(ORDER, pa.array(np.arange(offset, offset + table.num_rows, dtype=np.int64)))
+
+
+def _write_block_fn(table: pa.Table, folder: Any, index: int, row_group: int, skip_empty: bool = False) -> bool:
+    """Rows as part ``index`` of ``folder``, without ``__order`` (none written when
+    ``skip_empty`` and there are no rows)."""
+    if skip_empty and table.num_rows == 0:
+        return False
+    if ORDER in table.column_names:
+        table = table.drop_columns([ORDER])
+    parts.write_part(table, folder, index, row_group)
+    return True
+
+
+def _prepare_piece_fn(factory: DedupFactory, batch: int, piece: parts.Piece, offset: int) -> pa.Table:
+    return _prepare_fn(factory, batch, _read_ordered_fn(piece, offset))
+
+
+def _num_rows_fn(table: pa.Table) -> int:
+    return table.num_rows
+
+
 def _split_both_fn(table: pa.Table, factory: DedupFactory, resolved: pa.Table) -> tuple[pa.Table, pa.Table]:
     rows = pl.from_arrow(table)
     found = pl.from_arrow(resolved).with_columns(pl.col(ORDER).cast(pl.Int64))
@@ -645,6 +758,11 @@ _labelled_cut = _LazyRemote(_labelled_cut_fn, max_retries=-1)
 _resolve_parts = _LazyRemote(_resolve_parts_fn, max_retries=-1)
 _split_both = _LazyRemote(_split_both_fn, num_returns=2, max_retries=-1)
 _prepare = _LazyRemote(_prepare_fn, max_retries=-1)
+_prepare_piece = _LazyRemote(_prepare_piece_fn, max_retries=-1)
+_read_ordered = _LazyRemote(_read_ordered_fn, max_retries=-1)
+_split_piece = _LazyRemote(_split_piece_fn, max_retries=-1)
+_write_block = _LazyRemote(_write_block_fn, max_retries=-1)
+_num_rows = _LazyRemote(_num_rows_fn, max_retries=-1)
 
 
 def _rename_component(table: pa.Table) -> pa.Table:

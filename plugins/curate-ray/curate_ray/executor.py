@@ -29,15 +29,21 @@ from pydantic import Field
 
 import curate
 from curate_ray import cluster
+from curate_ray import parts
 from curate_ray.join import join_datasets
 from curate_ray.progress import StageTally
-from curate_ray.worker import StageWorker, run_batch, shard_dir
+from curate_ray.worker import StageWorker, run_batch, shard_dir, stage_worker
 
 log = logging.getLogger("curate.ray")
 
 ORDER = "__order"
-#: Rows per batch of a CPU stage whose component and recipe leave it open.
-DEFAULT_BATCH_ROWS = 4096
+#: Rows per batch of a CPU stage whose component and recipe leave it open: the rows one task
+#: reads, runs and writes (about 20 MiB of 600-byte documents). 4096 spent a third of a filter's
+#: time on per-task costs; 4x more rows per task halved them, more gained nothing measurable.
+DEFAULT_BATCH_ROWS = 16384
+#: Tries of a task that reads, runs and writes a piece, when its worker process dies (an error
+#: the stage raises is not retried: it fails the stage, naming the piece).
+PIECE_RETRIES = 8
 #: CPUs of a read or write task: I/O that must run beside actors holding whole CPUs.
 IO_CPUS = 0.25
 #: Actors of an engine stage whose engine talks HTTP (no GPU), when the recipe leaves it open.
@@ -57,10 +63,13 @@ class RayDataset:
     """A stage output on the cluster: a lazy Ray dataset, with its row count and schema when
     known without running it (read from the Parquet footers of a checkpoint)."""
 
-    def __init__(self, ds: Any, num_rows: int | None = None, schema: pa.Schema | None = None):
+    def __init__(self, ds: Any, num_rows: int | None = None, schema: pa.Schema | None = None,
+                 files: list[Path] | None = None):
         self.ds = ds
         self._num_rows = num_rows
         self.schema = schema
+        #: the checkpoint's part files, in row order, when it is one (a stage can read them itself)
+        self.files = files
 
     @property
     def columns(self) -> list[str]:
@@ -91,7 +100,7 @@ def _read_parts(path: Path) -> RayDataset:
     import pyarrow.parquet as pq
     import ray
 
-    files = sorted(p for p in path.glob("*.parquet")) if path.is_dir() else [path]
+    files = parts.part_files(path)
     if not files:
         raise curate.DataError(f"checkpoint {path} has no Parquet parts", hint="rerun with --fresh")
     rows = sum(pq.read_metadata(f).num_rows for f in files)
@@ -103,7 +112,7 @@ def _read_parts(path: Path) -> RayDataset:
     # when they idle, and the next stage starts them again.
     ds = ds.map_batches(_read_files, batch_size=1, batch_format="pyarrow", num_cpus=IO_CPUS,
                         concurrency=min(len(files), _cpus()))
-    return RayDataset(ds, rows, schema)
+    return RayDataset(ds, rows, schema, files)
 
 
 class RayExecutor(curate.Executor):
@@ -178,16 +187,17 @@ class RayExecutor(curate.Executor):
         data_from = None
         with _Poller(tally, reporter):
             if isinstance(comp, curate.Source):
-                kept = self._source(task, ds)
-                kept.write_parquet(str(out_dir), ray_remote_args={"num_cpus": IO_CPUS}, concurrency=_cpus())
+                self._source(task, ds, out_dir)
             elif isinstance(comp, curate.Writer):
-                written = self._write(task, ds, tally)
+                written = self._write(task, ds, inputs)
                 if len(inputs) == 1:
                     data_from = task.inputs[0]
                 else:
                     ds.write_parquet(str(out_dir), ray_remote_args={"num_cpus": IO_CPUS}, concurrency=_cpus())
             elif isinstance(comp, curate.Dedup):
-                self._dedup(task, comp, ds, tally, out_dir)
+                self._dedup(task, comp, ds, tally, out_dir, inputs)
+            elif self._by_pieces(task, comp, inputs):
+                self._rows_by_pieces(task, comp, inputs[0], tally, out_dir)
             else:
                 # light write tasks (actors may hold the CPUs), but no more of them than CPUs: each
                 # extra one is a new worker process importing curate
@@ -244,9 +254,10 @@ class RayExecutor(curate.Executor):
                    for d in inputs]
         return aligned[0].union(*aligned[1:])
 
-    def _source(self, task: curate.StageTask, ds: Any) -> Any:
-        """A source's rows: a reader whose input comes in splits (files) reads them in parallel
-        tasks, then ids are given by position across splits (as ``read()`` would give them)."""
+    def _source(self, task: curate.StageTask, ds: Any, out_dir: Path) -> None:
+        """A source's rows, written as the checkpoint's parts by the tasks that read them: a
+        reader whose input comes in splits (files) reads them in parallel tasks, then ids are
+        given by position across splits (as ``read()`` would give them)."""
         import ray
 
         comp = task.build()
@@ -257,32 +268,64 @@ class RayExecutor(curate.Executor):
                 splits = comp.splits()
             finally:
                 comp.teardown()
+        group = self.params.batch_rows  # row groups the next stage's tasks take in pieces
+        if ds is not None:  # a source that also appends its inputs: through Ray Data
+            new = ray.data.from_arrow_refs([_read_source.remote(task)])
+            ds.union(new).write_parquet(str(out_dir), ray_remote_args={"num_cpus": IO_CPUS}, concurrency=_cpus())
+            return
         if len(splits) > 1:
             raw = [_read_split.remote(task, split) for split in splits]
             shapes = ray.get([_shape.remote(ref) for ref in raw])
             schema = pa.unify_schemas([sch for _, sch in shapes], promote_options="permissive")
             offsets = [sum(n for n, _ in shapes[:i]) for i in range(len(shapes))]
-            refs = [_finish_split.remote(ref, off, task.info.stage_id, schema) for ref, off in zip(raw, offsets)]
+            done = [_finish_split.remote(ref, off, task.info.stage_id, schema, out_dir, i, group)
+                    for i, (ref, off) in enumerate(zip(raw, offsets))]
+            del raw  # each split's rows leave the object store once written
+            ray.get(done)
         else:
-            refs = [_read_source.remote(task)]
-        new = ray.data.from_arrow_refs(refs)
-        return new if ds is None else ds.union(new)
+            ray.get(_write_source.remote(task, out_dir, group))
 
-    def _write(self, task: curate.StageTask, ds: Any, tally: Any) -> RayDataset:
-        """Rows formatted in parallel; a writer that writes in parts has every block written by
-        a worker as one part, then one ``commit`` (a light task); others write in one task."""
+    def _write(self, task: curate.StageTask, ds: Any, inputs: list[RayDataset]) -> RayDataset:
+        """Rows formatted in parallel; a writer that writes in parts has every piece of its input
+        read, formatted and written as one part by a task, then one ``commit`` (a light task);
+        others write in one task. The written rows (``result.outputs``) stay a lazy dataset."""
         import ray
 
+        comp = task.build()
         formatted = ds.map_batches(_format_batch, fn_kwargs={"task": task}, batch_format="pyarrow",
                                    batch_size=None)
-        refs = formatted.to_arrow_refs()
-        comp = task.build()
-        if isinstance(comp, curate.Writer) and comp.writes_parts() and refs:
-            parts = ray.get([_write_part.remote(task, ref, i) for i, ref in enumerate(refs)])
-            ray.get(_commit.remote(task, parts))
-        else:
+        if not (isinstance(comp, curate.Writer) and comp.writes_parts()):
+            refs = formatted.to_arrow_refs()
             ray.get(_write_task.remote(task, refs))
+            return RayDataset(ray.data.from_arrow_refs(refs))
+        if len(inputs) == 1 and inputs[0].files:
+            todo = parts.pieces(inputs[0].files, self.params.batch_rows)
+            done = _get_pieces(task, todo, [_write_piece.remote(task, piece, i) for i, piece in enumerate(todo)])
+            ray.get(_commit.remote(task, [part for part, _ in done]))
+            return RayDataset(formatted, sum(n for _, n in done))
+        refs = formatted.to_arrow_refs()
+        written = ray.get([_write_part.remote(task, ref, i) for i, ref in enumerate(refs)])
+        ray.get(_commit.remote(task, written))
         return RayDataset(ray.data.from_arrow_refs(refs))
+
+    def _by_pieces(self, task: curate.StageTask, comp: curate.Component, inputs: list[Any]) -> bool:
+        """Whether the stage reads, runs and writes pieces of its input's checkpoint in tasks:
+        an engine-free row stage over one checkpoint, with no groups and no actor pool asked for."""
+        res = task.resources
+        return (isinstance(comp, curate.RowStage) and not task.engines and not comp.group_keys()
+                and len(inputs) == 1 and task.join is None and bool(getattr(inputs[0], "files", None))
+                and not res.get("concurrency") and not res.get("num_gpus"))
+
+    def _rows_by_pieces(self, task: curate.StageTask, comp: curate.Component, data: RayDataset, tally: Any,
+                        out_dir: Path) -> None:
+        # a piece is at least the stage's own batch (process_rows cuts it into those batches)
+        batch = task.resources.get("batch_size") or max(self.params.batch_rows, getattr(comp, "batch_size", None) or 0)
+        todo = parts.pieces(data.files or [], max(batch, 1))
+        options: dict[str, Any] = {"num_cpus": task.resources.get("num_cpus", 1)}
+        if task.resources.get("memory"):
+            options["memory"] = task.resources["memory"]
+        run = _rows_piece.options(**options)
+        _get_pieces(task, todo, [run.remote(task, tally, piece, out_dir, i, batch) for i, piece in enumerate(todo)])
 
     def _rows(self, task: curate.StageTask, comp: curate.Component, ds: Any, tally: Any, rows_in: int) -> Any:
         from ray.data import ActorPoolStrategy
@@ -339,33 +382,29 @@ class RayExecutor(curate.Executor):
             batch_size=batch_size, batch_format="pyarrow", compute=compute, num_cpus=num_cpus,
             zero_copy_batch=True, **remote)
 
-    def _dedup(self, task: curate.StageTask, comp: curate.Component, ds: Any, tally: Any, out_dir: Path) -> None:
-        from curate_ray.dedup import run_dedup, stage_factory
+    def _dedup(self, task: curate.StageTask, comp: curate.Component, ds: Any, tally: Any, out_dir: Path,
+               inputs: list[Any]) -> None:
+        from curate_ray.dedup import Pieces, run_dedup, stage_factory
 
-        ordered = with_order(ds)
-        kept, removed, counters = run_dedup(stage_factory(task), ordered, resources=task.resources)
-        kept = kept.drop_columns([ORDER]) if ORDER in (kept.schema().names if kept.schema() else []) else kept
-        # writers one per CPU at a time (see _read_parts: more would start worker processes)
-        kept.write_parquet(str(out_dir), ray_remote_args={"num_cpus": IO_CPUS}, concurrency=_cpus())
-        if removed is not None:
-            rdir = curate.RunDir.removed_file(task.info.stage_dir)
-            if ORDER in (removed.schema().names if removed.schema() else []):
-                removed = removed.drop_columns([ORDER])
-            removed.write_parquet(str(rdir), ray_remote_args={"num_cpus": IO_CPUS}, concurrency=_cpus())
-            if not any(rdir.glob("*.parquet")):
-                import shutil
-
-                shutil.rmtree(rdir, ignore_errors=True)
+        if len(inputs) == 1 and inputs[0].files:  # read by the tasks that need the rows, ordered from the footers
+            source: Any = Pieces.of(inputs[0].files, self.params.batch_rows)
+        else:
+            source = with_order(ds)
+        rdir = curate.RunDir.removed_file(task.info.stage_dir)
+        # results written as parts by tasks, in order (no Ray Data write: its start-up and
+        # streaming executor cost more than the writing itself)
+        _, _, counters = run_dedup(stage_factory(task), source, resources=task.resources, out=(out_dir, rdir),
+                                   row_group=self.params.batch_rows)
         if counters:
             tally.finish.remote("dedup", 0, 0, counters, {}, {})
 
 
 # --- helpers run on the cluster -------------------------------------------------------------------
 
-def _remote(fn: Any, **options: Any) -> Any:
+def _remote(fn: Any, max_retries: int = 3, **options: Any) -> Any:
     import ray
 
-    return ray.remote(max_retries=3, **options)(fn)
+    return ray.remote(max_retries=max_retries, **options)(fn)
 
 
 def _read_source_fn(task: curate.StageTask) -> pa.Table:
@@ -391,13 +430,54 @@ def _shape_fn(table: pa.Table) -> tuple[int, pa.Schema]:
     return table.num_rows, table.schema
 
 
-def _finish_split_fn(table: pa.Table, offset: int, stage_id: str, schema: pa.Schema) -> pa.Table:
-    """A split with every column of all splits (polars' diagonal concat) and its rows' ids."""
+def _finish_split_fn(table: pa.Table, offset: int, stage_id: str, schema: pa.Schema, out_dir: Path, index: int,
+                     group: int) -> int:
+    """A split with every column of all splits (polars' diagonal concat) and its rows' ids,
+    written as part ``index`` of the source's checkpoint."""
     cols = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
             for f in schema]
     df = pl.from_arrow(pa.Table.from_arrays(cols, schema=schema))
     assert isinstance(df, pl.DataFrame)
-    return curate.with_ids(df, stage_id, offset=offset).to_arrow()
+    parts.write_part(curate.with_ids(df, stage_id, offset=offset).to_arrow(), out_dir, index, group)
+    return df.height
+
+
+def _write_source_fn(task: curate.StageTask, out_dir: Path, group: int) -> int:
+    table = _read_source_fn(task)
+    parts.write_part(table, out_dir, 0, group)
+    return table.num_rows
+
+
+def _rows_piece_fn(task: curate.StageTask, tally: Any, piece: parts.Piece, out_dir: Path, index: int,
+                   group: int) -> int:
+    """A piece of the input checkpoint through the stage, written as part ``index`` of its own."""
+    kept = stage_worker(task, tally)(parts.read_piece(piece))
+    parts.write_part(kept, out_dir, index, group)
+    return kept.num_rows
+
+
+def _write_piece_fn(task: curate.StageTask, piece: parts.Piece, index: int) -> tuple[Any, int]:
+    comp = _component(task)
+    rows = comp.format(pl.from_arrow(parts.read_piece(piece)))
+    return comp.write_part(rows, index), rows.height
+
+
+def _get_pieces(task: curate.StageTask, todo: list[parts.Piece], refs: list[Any]) -> list[Any]:
+    """The pieces' results in order; a piece whose worker kept dying says which piece it was."""
+    import ray
+
+    try:
+        return ray.get(refs)
+    except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+            ray.exceptions.OutOfMemoryError) as exc:
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+        failed = [i for i, ref in enumerate(refs) if ref not in ready]
+        where = todo[failed[0]].where() if failed else "?"
+        raise curate.DataError(
+            f"stage {task.info.stage_id!r}: the worker running piece {where} died {PIECE_RETRIES + 1} times "
+            f"({type(exc).__name__})",
+            hint="a worker killed by the OOM killer needs smaller pieces (lower --batch-rows / resources.batch_size) "
+                 "or more memory per task (resources.memory)") from exc
 
 
 def _write_part_fn(task: curate.StageTask, table: pa.Table, part: int) -> Any:
@@ -454,10 +534,14 @@ _shape = None
 _finish_split = None
 _write_part = None
 _commit = None
+_write_source = None
+_rows_piece = None
+_write_piece = None
 
 
 def _init_remotes() -> None:
     global _read_source, _write_task, _read_split, _shape, _finish_split, _write_part, _commit
+    global _write_source, _rows_piece, _write_piece
     if _read_source is None:
         _read_source = _remote(_read_source_fn)
         _write_task = _remote(_write_fn)
@@ -469,6 +553,10 @@ def _init_remotes() -> None:
         _finish_split = _remote(_finish_split_fn)
         _write_part = _remote(_write_part_fn)
         _commit = _remote(_commit_fn)
+        _write_source = _remote(_write_source_fn)
+        # a lost worker's piece runs again (its part is rewritten whole); a stage's own error does not
+        _rows_piece = _remote(_rows_piece_fn, max_retries=PIECE_RETRIES)
+        _write_piece = _remote(_write_piece_fn, max_retries=PIECE_RETRIES)
 
 
 def with_order(ds: Any) -> Any:

@@ -179,9 +179,9 @@ def _with_in_flight(engine: curate.Engine, share: int | None) -> curate.Engine:
 _workers: dict[Any, StageWorker] = {}
 
 
-def run_batch(table: pa.Table, task: curate.StageTask, tally: Any) -> pa.Table:
-    """A batch of an engine-free stage, as a Ray task: worker processes are pooled and already
-    warm (imports done), so this is much cheaper than starting actors; the component is built
+def stage_worker(task: curate.StageTask, tally: Any) -> StageWorker:
+    """The engine-free stage's worker in this process: Ray tasks run on pooled, already warm
+    worker processes (imports done), much cheaper than starting actors; the component is built
     once per process and stage."""
     key = (task.info.run_dir, task.info.stage_id, task.info.stage_dir)
     worker = _workers.get(key)
@@ -190,4 +190,9 @@ def run_batch(table: pa.Table, task: curate.StageTask, tally: Any) -> pa.Table:
             _workers.clear()
         worker = _workers[key] = StageWorker(task, {}, tally)
     worker.reporter.tally = tally
-    return worker(table)
+    return worker
+
+
+def run_batch(table: pa.Table, task: curate.StageTask, tally: Any) -> pa.Table:
+    """A batch of an engine-free stage, as a Ray Data task."""
+    return stage_worker(task, tally)(table)

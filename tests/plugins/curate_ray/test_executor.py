@@ -383,3 +383,47 @@ def test_killed_worker_during_dedup_loses_no_row(tmp_path, ray_local):
     assert kept_ray.height == kept_local.height and kept_ray["id"].n_unique() == kept_ray.height
     assert set(kept_ray["id"].to_list()) == set(kept_local["id"].to_list())
     assert on_ray.stats["dedup.minhash"].rows_removed == local.stats["dedup.minhash"].rows_removed > 0
+
+
+def test_row_stages_read_run_and_write_checkpoint_pieces(tmp_path, ray_local):
+    """Engine-free row stages read pieces of the input's checkpoint and write their own parts in
+    one task each: the same rows, ids, order and removal reasons as locally, across several
+    pieces, a stage that removes every row, and stages after it that get only empty pieces."""
+    from curate_ray.executor import RayExecutor
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for f in range(3):  # three files: three read tasks, and small batches: several pieces each
+        write_prompts(folder / f"shard-{f}.jsonl", 40 + f)
+    (tmp_path / "r.yaml").write_text(textwrap.dedent("""\
+        name: ray-pieces
+        stages:
+          - use: read.jsonl
+            with: {path: in/}
+          - use: filter.regex
+            with: {column: prompt, pattern: "topic 3$", action: drop}
+            resources: {batch_size: 10}
+          - id: keep
+            use: write.jsonl
+            with: {path: kept.jsonl}
+          - use: filter.regex
+            with: {column: prompt, pattern: "question", action: drop}
+          - use: filter.length
+            with: {column: prompt, unit: words, min: 1}
+          - use: write.parquet
+            with: {path: none.parquet}
+        """))
+    local = curate.run(tmp_path / "r.yaml", run_dir=tmp_path / "local", report=False)
+    on_ray = curate.run(tmp_path / "r.yaml", run_dir=tmp_path / "ray", report=False,
+                        executor=RayExecutor(batch_rows=16))
+    assert on_ray.outputs["keep"].to_dicts() == local.outputs["keep"].to_dicts()  # order and ids too
+    assert on_ray.outputs["write.parquet"].height == 0 == local.outputs["write.parquet"].height
+    for sid, stats in local.stats.items():
+        assert (on_ray.stats[sid].rows_out, on_ray.stats[sid].rows_removed) == (stats.rows_out, stats.rows_removed), sid
+    stage = tmp_path / "ray" / "stages" / "01-filter.regex"
+    written = sorted(p.name for p in (stage / "output.parquet").iterdir())
+    # a piece per source row group of 16 rows (at least the 10 asked): 3 per file, a part each
+    assert written == [f"part-{i:06d}.parquet" for i in range(9)]
+    removed = pl.read_parquet(stage / "removed.parquet")
+    assert removed.height == local.stats["filter.regex"].rows_removed > 0
+    assert removed["reason"].str.contains("topic 3").all()
