@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ray-address", metavar="ADDRESS",
                    help="with --executor ray: the cluster to join (auto, or ray://host:10001); default: start a "
                         "local Ray cluster for the run and stop it after")
+    p.add_argument("--executor-opt", dest="executor_opts", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the executor (repeatable; the value is read as YAML), e.g. "
+                        "--executor-opt batch_rows=65536 --executor-opt checkpoint_compression=zstd with "
+                        "--executor ray; `curate describe ray` lists them")
     p.add_argument("--no-report", dest="report", action="store_false",
                    help="do not write the run's report (report.html) at the end")
     p.add_argument("--no-wait", dest="wait", action="store_false",
@@ -143,7 +147,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     plan = build_plan(recipe, registry(), run_dir)
     if args.ray_address and args.executor == "local":
         raise UserInputError("--ray-address needs --executor ray", hint="add --executor ray (pip install curate-ray)")
-    executor = make_executor(args.executor, {"address": args.ray_address} if args.ray_address else None)
+    options = _executor_options(args.executor_opts)
+    if args.ray_address:
+        options["address"] = args.ray_address
+    executor = make_executor(args.executor, options or None)
     runner = Runner(plan, executor, plugin_manager().hook, show_progress=not args.quiet,
                     options={"report": args.report, "wait": args.wait})
     if args.dry_run:
@@ -167,6 +174,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         err_console.print(f"report: {report}", markup=False)
     err_console.print(f"run directory: {result.run_dir}", markup=False)
     return EXIT_OK
+
+
+def _executor_options(pairs: list[str]) -> dict[str, Any]:
+    """``--executor-opt KEY=VALUE`` pairs as the executor's params (values read as YAML)."""
+    import yaml
+
+    options: dict[str, Any] = {}
+    for text in pairs:
+        key, sep, raw = text.partition("=")
+        if not sep or not key.strip():
+            raise UserInputError(f"--executor-opt {text!r} is not KEY=VALUE",
+                                 hint="e.g. --executor-opt batch_rows=65536; `curate describe <executor>` lists the keys")
+        try:
+            options[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            options[key.strip()] = raw
+    return options
 
 
 def _print_plan(recipe_path: str, plan: Any, reused: set[str] | None) -> None:

@@ -25,6 +25,30 @@ def test_run_ok_and_set(recipe, tmp_path, capsys):
     assert "status" in err and "ran" in err  # the summary table's last column has a header
 
 
+def test_executor_opts_reach_the_executor_as_yaml_values(recipe, tmp_path, monkeypatch):
+    import importlib
+
+    run_module = importlib.import_module("curate.runner.run")  # the module (the package exports a `run` function)
+    seen = {}
+    real = run_module.make_executor
+
+    def spy(name, options=None):
+        seen.update(name=name, options=options)
+        return real("local")
+
+    monkeypatch.setattr(run_module, "make_executor", spy)
+    assert main(["run", str(recipe), "--run-dir", str(tmp_path / "r"), "--quiet", "--executor-opt", "batch_rows=65536",
+                 "--executor-opt", "checkpoint_compression=zstd", "--executor-opt", "note= a=b"]) == 0
+    assert seen["options"] == {"batch_rows": 65536, "checkpoint_compression": "zstd", "note": "a=b"}
+
+
+@pytest.mark.parametrize("opt, says", [("bogus=1", "bad options for executor 'local'"), ("no-equals", "not KEY=VALUE")])
+def test_bad_executor_opt_exits_2_naming_it(recipe, tmp_path, capsys, opt, says):
+    assert main(["run", str(recipe), "--run-dir", str(tmp_path / "r"), "--quiet", "--executor-opt", opt]) == 2
+    err = capsys.readouterr().err
+    assert says in err and "bogus" in err if opt.startswith("bogus") else says in err
+
+
 def test_invalid_recipe_exits_2(write_recipe, tmp_path, capsys):
     bad = write_recipe("name: c\nstages:\n  - use: read.jsonl\n    with: {path: data.jsonl, colour: red}\n", "bad.yaml")
     assert main(["run", str(bad), "--run-dir", str(tmp_path / "r")]) == 2

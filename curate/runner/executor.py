@@ -193,10 +193,11 @@ def with_ids(df: pl.DataFrame, stage_id: str, offset: int = 0) -> pl.DataFrame:
     ``df`` is a part of a source's rows) where a source left it out or null."""
     if ID_COLUMN in df.columns and df[ID_COLUMN].null_count() == 0:
         return df.with_columns(pl.col(ID_COLUMN).cast(pl.Utf8))
-    ids = pl.Series(ID_COLUMN, [f"{stage_id}:{i}" for i in range(offset, offset + df.height)], dtype=pl.Utf8)
+    # vectorized: a Python f-string per row cost ~0.4 s per million rows
+    ids = pl.concat_str(pl.lit(f"{stage_id}:"), pl.int_range(offset, offset + df.height, dtype=pl.Int64).cast(pl.Utf8))
     if ID_COLUMN in df.columns:  # fill gaps only
         return df.with_columns(pl.coalesce(pl.col(ID_COLUMN).cast(pl.Utf8), ids).alias(ID_COLUMN))
-    return df.with_columns(ids)
+    return df.with_columns(ids.alias(ID_COLUMN))
 
 
 def group_batches(df: pl.DataFrame, keys: list[str], batch_size: int | None) -> list[pl.DataFrame]:

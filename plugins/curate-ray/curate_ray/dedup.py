@@ -121,7 +121,7 @@ def stage_factory(task: Any) -> DedupFactory:
 
 def run_dedup(comp_factory: DedupFactory, ds: "ray.data.Dataset | Pieces", *, partitions: int | None = None,
               resources: Mapping[str, Any] | None = None, driver_edges: int = DRIVER_EDGES,
-              out: tuple[Any, Any] | None = None, row_group: int = 16384) -> DedupResult:
+              out: tuple[Any, Any] | None = None, part_format: parts.PartFormat | None = None) -> DedupResult:
     """Deduplicate ``ds`` (Arrow blocks with the stage's input columns, ``id`` and ``__order``,
     or :class:`Pieces` of a checkpoint) with the dedup ``comp_factory()`` builds, set up, in any
     worker. Returns the kept rows (with the ``<name>_cluster`` column) and the removed rows (with
@@ -132,8 +132,7 @@ def run_dedup(comp_factory: DedupFactory, ds: "ray.data.Dataset | Pieces", *, pa
     ``cc_rounds``, ``fit_rows``; ``gathered_rows`` for a dedup without the protocol).
 
     ``out``: folders ``(kept, removed)`` to write the results to, as Parquet parts in row order
-    without ``__order`` (row groups of ``row_group`` rows; no removed folder when none was
-    removed); the result's ``kept`` and ``removed`` are then ``None``. With :class:`Pieces` and
+    without ``__order`` (as ``part_format`` says; no removed folder when none was removed); the result's ``kept`` and ``removed`` are then ``None``. With :class:`Pieces` and
     few clusters, each piece is read, split and written by one task: the rows never enter the
     object store.
     ``partitions``: hash partitions of each shuffle (default: twice the cluster's CPUs).
@@ -146,8 +145,9 @@ def run_dedup(comp_factory: DedupFactory, ds: "ray.data.Dataset | Pieces", *, pa
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     parts_ = max(1, int(partitions or 2 * cpus))
     pieces = ds if isinstance(ds, Pieces) else None
+    fmt = part_format or parts.PartFormat()
     if not probe.shuffle_keys():
-        return _written(_gathered(comp_factory, probe, pieces.dataset() if pieces else ds), out, row_group)
+        return _written(_gathered(comp_factory, probe, pieces.dataset() if pieces else ds), out, fmt)
     counters: dict[str, int] = {}
     timer = _Laps()
     if res.get("num_gpus") or res.get("concurrency"):  # on a pool of actors (a model loads once per actor)
@@ -176,7 +176,7 @@ def run_dedup(comp_factory: DedupFactory, ds: "ray.data.Dataset | Pieces", *, pa
         counters["rows_removed"] = resolved.num_rows - pl.from_arrow(resolved)["duplicate_of"].null_count()
         if pieces is not None and out is not None:
             counters["rows_kept"] = sum(p.rows for p in pieces.pieces) - counters["rows_removed"]
-            _split_pieces(comp_factory, pieces, resolved, out, row_group)
+            _split_pieces(comp_factory, pieces, resolved, out, fmt)
             timer.lap("mark")
             return DedupResult(None, None, counters)
         rows = sum(p.rows for p in pieces.pieces) if pieces else prepared_rows(ds)
@@ -187,7 +187,7 @@ def run_dedup(comp_factory: DedupFactory, ds: "ray.data.Dataset | Pieces", *, pa
         kept, removed = _mark(comp_factory, probe, pieces.dataset() if pieces else ds, resolved, parts_)
         counters["rows_kept"], counters["rows_removed"] = kept.count(), removed.count()
     timer.lap("mark")
-    return _written(DedupResult(kept, removed, counters), out, row_group)
+    return _written(DedupResult(kept, removed, counters), out, fmt)
 
 
 def prepared_rows(ds: "ray.data.Dataset") -> int:
@@ -200,26 +200,26 @@ def ray_count(ref: Any) -> int:
     return int(ray.get(_num_rows.remote(ref)))
 
 
-def _written(result: DedupResult, out: tuple[Any, Any] | None, row_group: int) -> DedupResult:
+def _written(result: DedupResult, out: tuple[Any, Any] | None, fmt: parts.PartFormat) -> DedupResult:
     """``result`` with its rows written to ``out`` (when given) by a task per block."""
     import ray
 
     if out is None:
         return result
     kept_dir, removed_dir = out
-    ray.get([_write_block.remote(ref, kept_dir, i, row_group) for i, (ref, _) in enumerate(block_refs(result.kept))])
-    ray.get([_write_block.remote(ref, removed_dir, i, row_group, True)
+    ray.get([_write_block.remote(ref, kept_dir, i, fmt) for i, (ref, _) in enumerate(block_refs(result.kept))])
+    ray.get([_write_block.remote(ref, removed_dir, i, fmt, True)
              for i, (ref, _) in enumerate(block_refs(result.removed))])
     return DedupResult(None, None, result.counters)
 
 
 def _split_pieces(factory: DedupFactory, pieces: Pieces, resolved: pa.Table, out: tuple[Any, Any],
-                  row_group: int) -> None:
+                  fmt: parts.PartFormat) -> None:
     import ray
 
     ref = ray.put(resolved)
     kept_dir, removed_dir = out
-    ray.get([_split_piece.remote(factory, p, off, ref, kept_dir, removed_dir, i, row_group)
+    ray.get([_split_piece.remote(factory, p, off, ref, kept_dir, removed_dir, i, fmt)
              for i, (p, off) in enumerate(zip(pieces.pieces, pieces.offsets))])
 
 
@@ -711,12 +711,12 @@ def _mark_small(factory: DedupFactory, ds: "ray.data.Dataset", resolved: pa.Tabl
 
 
 def _split_piece_fn(factory: DedupFactory, piece: parts.Piece, offset: int, resolved: pa.Table, kept_dir: Any,
-                    removed_dir: Any, index: int, row_group: int) -> None:
+                    removed_dir: Any, index: int, fmt: parts.PartFormat) -> None:
     """A piece of the input read, split by the results and written: part ``index`` of the kept
     rows, and of the removed rows when the piece has any."""
     kept, removed = _split_both_fn(_read_ordered_fn(piece, offset), factory, resolved)
-    _write_block_fn(kept, kept_dir, index, row_group)
-    _write_block_fn(removed, removed_dir, index, row_group, skip_empty=True)
+    _write_block_fn(kept, kept_dir, index, fmt)
+    _write_block_fn(removed, removed_dir, index, fmt, skip_empty=True)
 
 
 def _read_ordered_fn(piece: parts.Piece, offset: int) -> pa.Table:
@@ -725,14 +725,14 @@ def _read_ordered_fn(piece: parts.Piece, offset: int) -> pa.Table:
     return table.append_column(ORDER, pa.array(np.arange(offset, offset + table.num_rows, dtype=np.int64)))
 
 
-def _write_block_fn(table: pa.Table, folder: Any, index: int, row_group: int, skip_empty: bool = False) -> bool:
+def _write_block_fn(table: pa.Table, folder: Any, index: int, fmt: parts.PartFormat, skip_empty: bool = False) -> bool:
     """Rows as part ``index`` of ``folder``, without ``__order`` (none written when
     ``skip_empty`` and there are no rows)."""
     if skip_empty and table.num_rows == 0:
         return False
     if ORDER in table.column_names:
         table = table.drop_columns([ORDER])
-    parts.write_part(table, folder, index, row_group)
+    parts.write_part(table, folder, index, fmt)
     return True
 
 

@@ -23,6 +23,20 @@ import pyarrow.parquet as pq
 
 
 @dataclass(frozen=True)
+class PartFormat:
+    """How parts are written: rows per row group (what a piece is cut from) and the codec.
+
+    ``none`` by default: on this 2-core machine, 300k documents (200 MB in Arrow) took 0.35 s to
+    write and 0.20 s to read uncompressed, against 1.25 / 0.62 s with snappy (Ray Data's
+    default), 1.33 / 0.27 s with lz4 and 1.8 / 0.45 s with zstd; the files are 1.6x snappy's
+    size and 2.4x zstd's. Checkpoints are scratch that every stage writes and the next reads:
+    CPU matters more than bytes unless the shared filesystem is the bottleneck."""
+
+    row_group: int = 16384
+    compression: str = "none"
+
+
+@dataclass(frozen=True)
 class Piece:
     """Row groups ``[first, stop)`` of one Parquet part: ``rows`` rows."""
 
@@ -68,13 +82,13 @@ def part_name(index: int) -> str:
     return f"part-{index:06d}.parquet"
 
 
-def write_part(table: pa.Table, folder: Path, index: int, row_group: int) -> Path:
+def write_part(table: pa.Table, folder: Path, index: int, fmt: PartFormat) -> Path:
     """Part ``index`` of a checkpoint, whole or not at all: a retried task rewrites it."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / part_name(index)
     tmp = folder / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        pq.write_table(table, tmp, row_group_size=max(1, row_group))
+        pq.write_table(table, tmp, row_group_size=max(1, fmt.row_group), compression=fmt.compression)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -38,17 +38,19 @@ def test_an_empty_part_is_one_piece_with_its_schema(tmp_path):
 
 
 def test_write_part_replaces_a_retried_part_whole(tmp_path):
-    parts.write_part(pa.table({"n": [1, 2, 3]}), tmp_path, 4, 2)
-    path = parts.write_part(pa.table({"n": [7]}), tmp_path, 4, 2)  # the retried try wins
+    parts.write_part(pa.table({"n": [1, 2, 3]}), tmp_path, 4, parts.PartFormat(2))
+    path = parts.write_part(pa.table({"n": [7]}), tmp_path, 4, parts.PartFormat(2, "zstd"))  # the retried try wins
     assert path.name == "part-000004.parquet"
     assert pq.read_table(path).column("n").to_pylist() == [7]
+    assert pq.read_metadata(path).row_group(0).column(0).compression == "ZSTD"  # the codec asked for
     assert [p.name for p in tmp_path.iterdir()] == ["part-000004.parquet"]  # no temporary file left
-    assert pq.read_metadata(parts.write_part(pa.table({"n": list(range(5))}), tmp_path, 0, 2)).num_row_groups == 3
+    meta = pq.read_metadata(parts.write_part(pa.table({"n": list(range(5))}), tmp_path, 0, parts.PartFormat(2)))
+    assert meta.num_row_groups == 3 and meta.row_group(0).column(0).compression == "UNCOMPRESSED"  # the default
 
 
 def test_part_files_sort_in_row_order(tmp_path):
     for i in (10, 2, 1):
-        parts.write_part(pa.table({"n": [i]}), tmp_path, i, 1)
+        parts.write_part(pa.table({"n": [i]}), tmp_path, i, parts.PartFormat(1))
     assert [p.name for p in parts.part_files(tmp_path)] == [parts.part_name(i) for i in (1, 2, 10)]
     single = _file(tmp_path.parent / "one.parquet", 3, 3)
     assert parts.part_files(single) == [single]
