@@ -190,21 +190,24 @@ class RayExecutor(curate.Executor):
         out_dir = curate.RunDir.output_file(task.info.stage_dir)
         written = None
         data_from = None
-        with _Poller(tally, reporter):
-            if isinstance(comp, curate.Source):
-                self._source(task, ds, out_dir)
-            elif isinstance(comp, curate.Writer):
-                written = self._write(task, ds, inputs)
-                if len(inputs) == 1:
-                    data_from = task.inputs[0]
-                else:
-                    self._write_dataset(ds, out_dir)
-            elif isinstance(comp, curate.Dedup):
-                self._dedup(task, comp, ds, tally, out_dir, inputs)
-            elif self._by_pieces(task, comp, inputs):
-                self._rows_by_pieces(task, comp, inputs[0], tally, out_dir)
-            else:  # engines, groups or joins: Ray Data computes the rows
-                self._write_dataset(self._rows(task, comp, ds, tally, rows_in), out_dir)
+        try:
+            with _Poller(tally, reporter):
+                if isinstance(comp, curate.Source):
+                    self._source(task, ds, out_dir)
+                elif isinstance(comp, curate.Writer):
+                    written = self._write(task, ds, inputs)
+                    if len(inputs) == 1:
+                        data_from = task.inputs[0]
+                    else:
+                        self._write_dataset(ds, out_dir)
+                elif isinstance(comp, curate.Dedup):
+                    self._dedup(task, comp, ds, tally, out_dir, inputs)
+                elif self._by_pieces(task, comp, inputs):
+                    self._rows_by_pieces(task, comp, inputs[0], tally, out_dir)
+                else:  # engines, groups or joins: Ray Data computes the rows
+                    self._write_dataset(self._rows(task, comp, ds, tally, rows_in), out_dir)
+        except curate.UserInputError as exc:
+            raise _user_error(exc) from None
         totals = _get(tally.totals.remote())
         if data_from is None:
             _ensure_parts(out_dir, inputs[0] if len(inputs) == 1 else None)
@@ -630,6 +633,15 @@ def _add_order_fn(table: pa.Table, offset: int) -> pa.Table:
 _num_rows = None
 _add_order = None
 _slice = None
+
+
+def _user_error(exc: curate.UserInputError) -> curate.UserInputError:
+    """A user's error raised in a worker, as raised there (Ray's wrapper adds the worker's
+    traceback to the message: the user needs the what and the fix, as on the local executor)."""
+    import ray
+
+    cause = exc.cause if isinstance(exc, ray.exceptions.RayTaskError) else None
+    return cause if isinstance(cause, curate.UserInputError) else exc
 
 
 def _get(ref: Any) -> Any:

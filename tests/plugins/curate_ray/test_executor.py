@@ -427,3 +427,23 @@ def test_row_stages_read_run_and_write_checkpoint_pieces(tmp_path, ray_local):
     removed = pl.read_parquet(stage / "removed.parquet")
     assert removed.height == local.stats["filter.regex"].rows_removed > 0
     assert removed["reason"].str.contains("topic 3").all()
+
+
+def test_a_users_error_in_a_worker_reads_as_locally(tmp_path, ray_local):
+    """Bad data found by a worker: the same error (type, message, fix) as the local executor
+    raises, not Ray's wrapper with the worker's traceback."""
+    (tmp_path / "p.jsonl").write_text('{"prompt": 1}\n{"prompt": 2}\n')
+    (tmp_path / "r.yaml").write_text(textwrap.dedent("""\
+        name: ray-bad-data
+        stages:
+          - use: read.jsonl
+            with: {path: p.jsonl}
+          - use: filter.regex
+            with: {column: prompt, pattern: x, action: drop}
+        """))
+    with pytest.raises(curate.DataError) as local:
+        curate.run(tmp_path / "r.yaml", run_dir=tmp_path / "local", report=False)
+    with pytest.raises(curate.DataError) as on_ray:
+        curate.run(tmp_path / "r.yaml", run_dir=tmp_path / "ray", executor="ray", report=False)
+    assert str(on_ray.value) == str(local.value) and "not text" in str(on_ray.value)
+    assert "ray::" not in str(on_ray.value) and "Traceback" not in str(on_ray.value)
