@@ -11,7 +11,7 @@ actors, each actor keeping 4 requests in flight: rows/s, scaling efficiency (row
 k x the 1-actor rate) and achieved / ideal request rate (ideal = in-flight / latency; goal >= 0.85).
 
     python benchmarks/bench_ray.py                       # 1k, 20k, 100k docs; 1-8 actors
-    python benchmarks/bench_ray.py --sizes 1000,100000,1000000 --actors 1,2,4,8 --gen-rows 2000
+    python benchmarks/bench_ray.py --sizes 1000,100000,1000000 --actors 1,2,4,8 --gen-rows 3200
 
 Figures on a shared 2-core machine are noisy; the ratios within one run are what to read.
 """
