@@ -143,6 +143,10 @@ class RayExecutor(curate.Executor):
         self._started_cluster = cluster.connect(p.address, p.num_cpus, p.object_store_memory)
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True  # the same row order as locally: dedup keeps the same rows
+        # An actor pool's batches go to the least busy actor, not to the one on the node that
+        # holds the block: that one took up to 4 batches while an actor elsewhere idled (engine
+        # stages' batches are small prompts; the engine call is the cost, not moving them).
+        ctx.execution_options.actor_locality_enabled = False
         ctx.enable_progress_bars = False  # curate shows its own per stage
         ctx.print_on_execution_start = False
         self.run_dir, self.engines = run_dir, engines
