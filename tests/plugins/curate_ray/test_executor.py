@@ -250,27 +250,14 @@ def test_two_nodes_share_a_stage(tmp_path, two_node_cluster):
     address, env = two_node_cluster
     write_prompts(tmp_path / "prompts.jsonl", 40)
     with FaultServer(latency=0.2) as srv:
-        engine = {"use": "openai", "model": "echo", "base_url": srv.base_url, "api_key_env": None,
-                  "max_in_flight": 4}
-        (tmp_path / "r.yaml").write_text(textwrap.dedent(f"""\
-            name: two-nodes
-            engines:
-              default: {json.dumps(engine)}
-            stages:
-              - use: read.jsonl
-                with: {{path: prompts.jsonl}}
-              - use: generate.responses
-                with: {{engines: [default], max_tokens: 8}}
-                resources: {{concurrency: 2, num_cpus: 1, batch_size: 5}}
-              - use: write.jsonl
-                with: {{path: out.jsonl}}
-            """))
+        (tmp_path / "r.yaml").write_text(generation_recipe(
+            srv.base_url, resources="resources: {concurrency: 2, num_cpus: 1, batch_size: 5}", max_in_flight=4))
         proc = subprocess.run([sys.executable, "-m", "curate", "run", str(tmp_path / "r.yaml"), "--run-dir",
                                str(tmp_path / "run"), "--executor", "ray", "--ray-address", address, "--quiet",
                                "--no-report"], env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert srv.stats()["chat_requests"] == 40
-    meta = json.loads((tmp_path / "run" / "stages" / "01-generate.responses" / "meta.json").read_text())
+    meta = json.loads((tmp_path / "run" / "stages" / "02-generate.responses" / "meta.json").read_text())
     assert meta["stats"]["rows_out"] == 40
     assert meta["stats"]["metrics"]["ray_nodes"] == 2  # both nodes ran batches of the stage
     assert len((tmp_path / "run" / "out.jsonl").read_text().splitlines()) == 40
