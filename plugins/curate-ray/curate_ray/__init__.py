@@ -1,9 +1,10 @@
 """curate-ray: run any recipe on a Ray cluster.
 
 ``curate run recipe.yaml --executor ray [--ray-address auto|ray://host:10001]`` or
-``curate.run(recipe, executor="ray")``. Row-local stages run as Ray Data ``map_batches`` over
-Arrow blocks, engine-bearing stages on a fixed pool of actors that each start their engine once,
-and whole-dataset stages (deduplication) are distributed by shuffles instead of gathered.
+``curate.run(recipe, executor="ray")``. Engine-free row stages run as tasks over pieces of the
+previous stage's checkpoint (:mod:`curate_ray.parts`), engine-bearing stages on a fixed pool of
+actors that each start their engine once (Ray Data ``map_batches``), and whole-dataset stages
+(deduplication) are distributed by shuffles instead of gathered.
 """
 
 import curate

@@ -2,13 +2,16 @@
 
 Stages map onto Ray by how they partition (see :class:`curate.Component`):
 
-* ``rows`` / ``groups``: ``map_batches`` over Arrow blocks on a pool of actors
+* ``rows`` without engines: one task per piece of the input's checkpoint reads it, runs the
+  stage and writes the stage's own part (:mod:`curate_ray.parts`);
+* ``rows`` with engines, and ``groups``: ``map_batches`` over Arrow blocks on a pool of actors
   (:class:`curate_ray.worker.StageWorker`), each building the component and its engines once;
   grouped stages are hash-partitioned by their keys first, so a group never spans two batches;
 * ``global`` (deduplication): distributed by shuffles (:mod:`curate_ray.dedup`), not gathered;
-* sources run in a worker task, or one task per split (files) when the reader lists splits;
-  writers format in parallel, and write one part per block where the writer writes in parts
-  (every first-party file writer does), then commit once; others write in one worker task.
+* sources run in a worker task, or one task per split (files) when the reader lists splits, and
+  that task writes the split as a part; writers read, format and write one part per piece where
+  the writer writes in parts (every first-party file writer does), then commit once; others
+  write in one worker task.
 
 Every stage's output is a folder of Parquet parts (``output.parquet/``) written by the workers,
 with the same fingerprints as the local executor, so a run can resume on either executor. The
