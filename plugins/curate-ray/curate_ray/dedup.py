@@ -179,7 +179,7 @@ def run_dedup(comp_factory: DedupFactory, ds: "ray.data.Dataset | Pieces", *, pa
             _split_pieces(comp_factory, pieces, resolved, out, fmt)
             timer.lap("mark")
             return DedupResult(None, None, counters)
-        rows = sum(p.rows for p in pieces.pieces) if pieces else prepared_rows(ds)
+        rows = sum(p.rows for p in pieces.pieces) if pieces else sum(blocks_and_counts(ds)[1])
         counters["rows_kept"] = rows - counters["rows_removed"]
         kept, removed = _mark_small(comp_factory, pieces.dataset() if pieces else ds, resolved)
     else:
@@ -188,16 +188,6 @@ def run_dedup(comp_factory: DedupFactory, ds: "ray.data.Dataset | Pieces", *, pa
         counters["rows_kept"], counters["rows_removed"] = kept.count(), removed.count()
     timer.lap("mark")
     return _written(DedupResult(kept, removed, counters), out, fmt)
-
-
-def prepared_rows(ds: "ray.data.Dataset") -> int:
-    return sum(n if n is not None else ray_count(ref) for ref, n in block_refs(ds))
-
-
-def ray_count(ref: Any) -> int:
-    import ray
-
-    return int(ray.get(_num_rows.remote(ref)))
 
 
 def _written(result: DedupResult, out: tuple[Any, Any] | None, fmt: parts.PartFormat) -> DedupResult:
@@ -296,6 +286,18 @@ def block_refs(ds: "ray.data.Dataset") -> list[tuple[Any, int | None]]:
             ref, meta = (entry.ref, entry.metadata) if hasattr(entry, "ref") else entry
             out.append((ref, getattr(meta, "num_rows", None)))
     return out
+
+
+def blocks_and_counts(ds: "ray.data.Dataset") -> tuple[list[Any], list[int]]:
+    """``ds``'s block refs in order and their row counts: from the blocks' metadata (no task),
+    counted by a light task only where Ray does not know them."""
+    import ray
+
+    blocks = block_refs(ds)
+    refs = [ref for ref, _ in blocks]
+    unknown = [i for i, (_, n) in enumerate(blocks) if n is None]
+    counted = dict(zip(unknown, ray.get([_num_rows.remote(refs[i]) for i in unknown])))
+    return refs, [counted[i] if n is None else n for i, (_, n) in enumerate(blocks)]
 
 
 def _prepare_tasks(ds: "ray.data.Dataset", factory: DedupFactory, res: dict[str, Any],
@@ -719,10 +721,13 @@ def _split_piece_fn(factory: DedupFactory, piece: parts.Piece, offset: int, reso
     _write_block_fn(removed, removed_dir, index, fmt, skip_empty=True)
 
 
-def _read_ordered_fn(piece: parts.Piece, offset: int) -> pa.Table:
-    """A piece's rows with ``__order``: their position in the stage's input."""
-    table = parts.read_piece(piece)
+def with_order_column(table: pa.Table, offset: int) -> pa.Table:
+    """``table`` with ``__order``: its rows' positions in the stage's input, from ``offset``."""
     return table.append_column(ORDER, pa.array(np.arange(offset, offset + table.num_rows, dtype=np.int64)))
+
+
+def _read_ordered_fn(piece: parts.Piece, offset: int) -> pa.Table:
+    return with_order_column(parts.read_piece(piece), offset)
 
 
 def _write_block_fn(table: pa.Table, folder: Any, index: int, fmt: parts.PartFormat, skip_empty: bool = False) -> bool:
@@ -762,7 +767,7 @@ _prepare_piece = _LazyRemote(_prepare_piece_fn, max_retries=-1)
 _read_ordered = _LazyRemote(_read_ordered_fn, max_retries=-1)
 _split_piece = _LazyRemote(_split_piece_fn, max_retries=-1)
 _write_block = _LazyRemote(_write_block_fn, max_retries=-1)
-_num_rows = _LazyRemote(_num_rows_fn, max_retries=-1)
+_num_rows = _LazyRemote(_num_rows_fn, num_cpus=0.25, max_retries=-1)
 
 
 def _rename_component(table: pa.Table) -> pa.Table:

@@ -500,8 +500,8 @@ def _get_pieces(task: curate.StageTask, todo: list[parts.Piece], refs: list[Any]
         raise curate.DataError(
             f"stage {task.info.stage_id!r}: the worker running piece {where} died {PIECE_RETRIES + 1} times "
             f"({type(exc).__name__})",
-            hint="a worker killed by the OOM killer needs smaller pieces (lower --batch-rows / resources.batch_size) "
-                 "or more memory per task (resources.memory)") from exc
+            hint="a worker killed by the OOM killer needs smaller pieces (--executor-opt batch_rows=..., or "
+                 "the stage's resources.batch_size) or more memory per task (resources.memory)") from exc
 
 
 def _write_part_fn(task: curate.StageTask, table: pa.Table, part: int) -> Any:
@@ -588,7 +588,9 @@ def with_order(ds: Any) -> Any:
     computed per block from block sizes; rows never leave the object store."""
     import ray
 
-    refs, counts = _blocks_and_counts(ds)
+    from curate_ray.dedup import blocks_and_counts
+
+    refs, counts = blocks_and_counts(ds)
     offsets, total = [], 0
     for n in counts:
         offsets.append(total)
@@ -599,26 +601,14 @@ def with_order(ds: Any) -> Any:
     return ray.data.from_arrow_refs([add.remote(r, off) for r, off in zip(refs, offsets)])
 
 
-def _blocks_and_counts(ds: Any) -> tuple[list[Any], list[int]]:
-    """``ds``'s block refs in order and their row counts: from the blocks' metadata (no task),
-    counted by a light task only where Ray does not know them."""
-    import ray
-
-    from curate_ray.dedup import block_refs
-
-    blocks = block_refs(ds)
-    refs = [ref for ref, _ in blocks]
-    unknown = [i for i, (_, n) in enumerate(blocks) if n is None]
-    counted = dict(zip(unknown, ray.get([_num_rows.remote(refs[i]) for i in unknown])))
-    return refs, [counted[i] if n is None else n for i, (_, n) in enumerate(blocks)]
-
-
 def rechunk(ds: Any, rows: int) -> Any:
     """``ds`` as blocks of ``rows`` rows (the last of each input block shorter), cut by light
     tasks in the object store: the input is computed first, nothing reaches the driver."""
     import ray
 
-    refs, counts = _blocks_and_counts(ds)
+    from curate_ray.dedup import blocks_and_counts
+
+    refs, counts = blocks_and_counts(ds)
     chunks = [_slice.remote(ref, start, rows) for ref, n in zip(refs, counts) for start in range(0, n, rows)]
     return ray.data.from_arrow_refs(chunks) if chunks else ds
 
@@ -627,17 +617,6 @@ def _slice_fn(table: pa.Table, start: int, rows: int) -> pa.Table:
     return table.slice(start, rows)
 
 
-def _num_rows_fn(table: pa.Table) -> int:
-    return table.num_rows
-
-
-def _add_order_fn(table: pa.Table, offset: int) -> pa.Table:
-    import numpy as np
-
-    return table.append_column(ORDER, pa.array(np.arange(offset, offset + table.num_rows, dtype=np.int64)))
-
-
-_num_rows = None
 _add_order = None
 _slice = None
 
@@ -765,8 +744,9 @@ class _Poller:
 
 
 def _init_order_remotes() -> None:
-    global _num_rows, _add_order, _slice
-    if _num_rows is None:
-        _num_rows = _remote(_num_rows_fn, num_cpus=IO_CPUS)
-        _add_order = _remote(_add_order_fn, num_cpus=IO_CPUS)
+    from curate_ray.dedup import with_order_column
+
+    global _add_order, _slice
+    if _add_order is None:
+        _add_order = _remote(with_order_column, num_cpus=IO_CPUS)
         _slice = _remote(_slice_fn, num_cpus=IO_CPUS)
